@@ -1,0 +1,414 @@
+import type { Analyzer, AnalyzerContext, AnalyzerSession, CloseReason } from '../analyzer.ts';
+import { Probe } from '../analyzer.ts';
+import type { Transaction } from '../../transaction/transaction.ts';
+
+/** Longest request or response head (start line + headers) accepted; longer is malformed. */
+const MAX_HEAD_BYTES = 64 * 1024;
+/** Longest path kept in a transaction's subject. */
+const MAX_SUBJECT_PATH = 256;
+
+const METHODS = ['GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'REPORT', 'SEARCH'];
+const METHOD_BYTES = METHODS.map((m) => Buffer.from(m + ' ', 'latin1'));
+const HTTP_SLASH = Buffer.from('HTTP/1.', 'latin1');
+
+const enum State {
+  /** between messages or inside a head: collecting start line + headers */
+  HEAD,
+  /** body with a known remaining length */
+  BODY,
+  CHUNK_SIZE,
+  CHUNK_DATA,
+  /** the CRLF after a chunk's data */
+  CHUNK_END,
+  TRAILER,
+  /** response body delimited by the server closing the connection (RFC 9112 §6.3 rule 8) */
+  UNTIL_CLOSE,
+  /** lost track (gap, malformed): skip until a segment starts a new message */
+  RESYNC,
+  /** after 101 Switching Protocols or a CONNECT tunnel: not HTTP any more */
+  TUNNEL,
+}
+
+function startsWith(buf: Uint8Array, off: number, len: number, prefix: Uint8Array): boolean {
+  if (len < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (buf[off + i] !== prefix[i]) return false;
+  return true;
+}
+
+function isRequestStart(buf: Uint8Array, off: number, len: number): boolean {
+  for (const m of METHOD_BYTES) if (startsWith(buf, off, len, m)) return true;
+  return false;
+}
+
+function isResponseStart(buf: Uint8Array, off: number, len: number): boolean {
+  return startsWith(buf, off, len, HTTP_SLASH);
+}
+
+/** Parsed head of a message: only what delimiting and naming need. */
+interface Head {
+  method: string;
+  path: string;
+  status: number;
+  content_length: number;
+  chunked: boolean;
+  expect_continue: boolean;
+  http10: boolean;
+  malformed: boolean;
+}
+
+function parseHead(text: string, is_request: boolean): Head {
+  const head: Head = { method: '', path: '', status: -1, content_length: -1, chunked: false, expect_continue: false, http10: false, malformed: false };
+  const lines = text.split(/\r?\n/);
+  const start = lines[0] ?? '';
+  const parts = start.split(' ');
+  if (is_request) {
+    head.method = parts[0] ?? '';
+    const target = parts[1] ?? '';
+    const q = target.indexOf('?');
+    head.path = (q >= 0 ? target.slice(0, q) : target).slice(0, MAX_SUBJECT_PATH);
+    head.http10 = (parts[2] ?? '') === 'HTTP/1.0';
+    if (parts.length < 3 || !/^HTTP\/1\.[01]$/.test(parts[2] ?? '')) head.malformed = true;
+  } else {
+    head.http10 = parts[0] === 'HTTP/1.0';
+    head.status = /^\d{3}$/.test(parts[1] ?? '') ? Number(parts[1]) : -1;
+    if (head.status < 0) head.malformed = true;
+  }
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    if (name === 'content-length') {
+      const n = /^\d+$/.test(value) ? Number(value) : NaN;
+      if (Number.isFinite(n)) head.content_length = n;
+      else head.malformed = true;
+    } else if (name === 'transfer-encoding') {
+      // RFC 9112 §6.1: chunked must be the final coding
+      if (/(^|,)\s*chunked\s*$/i.test(value)) head.chunked = true;
+    } else if (name === 'expect') {
+      if (value.toLowerCase() === '100-continue') head.expect_continue = true;
+    }
+  }
+  return head;
+}
+
+/** One direction's message framing (RFC 9112). */
+class Framer {
+  state = State.HEAD;
+  head_bytes = new Uint8Array(1024);
+  head_len = 0;
+  /** bytes left in the body or the current chunk */
+  remaining = 0;
+  /** a chunk-size or trailer line being collected */
+  line = '';
+  /** the transaction this direction's current message belongs to */
+  tx: Transaction | null = null;
+  /** current response is an interim 1xx */
+  interim = false;
+
+  appendHead(buf: Uint8Array, off: number, n: number): boolean {
+    if (this.head_len + n > MAX_HEAD_BYTES) return false;
+    if (this.head_len + n > this.head_bytes.length) {
+      let size = this.head_bytes.length * 2;
+      while (size < this.head_len + n) size *= 2;
+      const grown = new Uint8Array(Math.min(size, MAX_HEAD_BYTES));
+      grown.set(this.head_bytes.subarray(0, this.head_len));
+      this.head_bytes = grown;
+    }
+    this.head_bytes.set(buf.subarray(off, off + n), this.head_len);
+    this.head_len += n;
+    return true;
+  }
+}
+
+/**
+ * HTTP/1.x: requests and responses delimited exactly (RFC 9112 §6: Content-Length,
+ * chunked, close-delimited; HEAD, 1xx, 204 and 304 without body), keep-alive and
+ * pipelining matched first-in first-out, 100 Continue kept inside its transaction.
+ */
+export class HttpSession implements AnalyzerSession {
+  private readonly ctx: AnalyzerContext;
+  private readonly req = new Framer();
+  private readonly rsp = new Framer();
+
+  constructor(ctx: AnalyzerContext) {
+    this.ctx = ctx;
+  }
+
+  onData(from_client: boolean, buf: Uint8Array, off: number, len: number): void {
+    const f = from_client ? this.req : this.rsp;
+    const end = off + len;
+    let pos = off;
+    if (f.state === State.RESYNC) {
+      if (from_client ? isRequestStart(buf, off, len) : isResponseStart(buf, off, len)) f.state = State.HEAD;
+      else {
+        this.ctx.skipBytes(len);
+        return;
+      }
+    }
+    while (pos < end) {
+      const n = this.step(f, from_client, buf, pos, end);
+      pos += n;
+    }
+  }
+
+  /** Consumes some bytes of [pos, end) in the framer's state; returns how many (> 0). */
+  private step(f: Framer, from_client: boolean, buf: Uint8Array, pos: number, end: number): number {
+    switch (f.state) {
+      case State.HEAD: return this.stepHead(f, from_client, buf, pos, end);
+      case State.BODY: {
+        const n = Math.min(f.remaining, end - pos);
+        this.report(f, from_client, n);
+        f.remaining -= n;
+        if (f.remaining === 0) this.messageDone(f, from_client);
+        return n;
+      }
+      case State.CHUNK_SIZE:
+      case State.CHUNK_END:
+      case State.TRAILER: {
+        // Line-oriented parts of chunked coding (RFC 9112 §7.1).
+        let i = pos;
+        while (i < end && buf[i] !== 0x0a) i++;
+        const complete = i < end;
+        const n = (complete ? i + 1 : end) - pos;
+        if (f.line.length + n > 4096) return this.lose(f, from_client, n, 'http_bad_chunk');
+        f.line += Buffer.from(buf.buffer, buf.byteOffset + pos, n).toString('latin1');
+        this.report(f, from_client, n);
+        if (complete) this.chunkLine(f, from_client);
+        return n;
+      }
+      case State.CHUNK_DATA: {
+        const n = Math.min(f.remaining, end - pos);
+        this.report(f, from_client, n);
+        f.remaining -= n;
+        if (f.remaining === 0) {
+          f.state = State.CHUNK_END;
+          f.line = '';
+        }
+        return n;
+      }
+      case State.UNTIL_CLOSE: {
+        this.report(f, from_client, end - pos);
+        return end - pos;
+      }
+      case State.RESYNC:
+      case State.TUNNEL:
+        this.ctx.skipBytes(end - pos);
+        return end - pos;
+    }
+  }
+
+  private stepHead(f: Framer, from_client: boolean, buf: Uint8Array, pos: number, end: number): number {
+    if (f.head_len === 0) {
+      // A new message starts here.
+      if (from_client) {
+        if (!isRequestStart(buf, pos, end - pos)) return this.lose(f, from_client, end - pos, 'http_not_a_request');
+        f.tx = this.ctx.beginRequest('http');
+      } else {
+        if (!isResponseStart(buf, pos, end - pos)) return this.lose(f, from_client, end - pos, 'http_not_a_response');
+        const tx = this.ctx.oldestAwaitingResponse();
+        if (tx === null) {
+          this.ctx.count('http_unmatched_response');
+          f.tx = null;
+        } else f.tx = tx;
+        // "HTTP/1.1 1xx": the status class is in the first 10 bytes of the first segment.
+        f.interim = end - pos >= 10 && buf[pos + 9] === 0x31 /* '1' */;
+      }
+    }
+    // Find the blank line that ends the head, possibly straddling segments.
+    let i = pos;
+    let found = -1;
+    const hb = f.head_bytes;
+    let prev1 = f.head_len > 0 ? hb[f.head_len - 1]! : -1;
+    let prev2 = f.head_len > 1 ? hb[f.head_len - 2]! : -1;
+    let prev3 = f.head_len > 2 ? hb[f.head_len - 3]! : -1;
+    for (; i < end; i++) {
+      const c = buf[i]!;
+      if (c === 0x0a && (prev1 === 0x0a || (prev1 === 0x0d && prev2 === 0x0a) || (prev1 === 0x0d && prev2 === 0x0a && prev3 === 0x0d))) {
+        found = i;
+        break;
+      }
+      prev3 = prev2; prev2 = prev1; prev1 = c;
+    }
+    const n = (found >= 0 ? found + 1 : end) - pos;
+    if (!f.appendHead(buf, pos, n)) return this.lose(f, from_client, n, 'http_head_too_long');
+    this.report(f, from_client, n);
+    if (found >= 0) this.headDone(f, from_client);
+    return n;
+  }
+
+  private headDone(f: Framer, from_client: boolean): void {
+    const text = Buffer.from(f.head_bytes.buffer, f.head_bytes.byteOffset, f.head_len).toString('latin1');
+    f.head_len = 0;
+    const head = parseHead(text, from_client);
+    const tx = f.tx;
+    if (head.malformed) {
+      this.ctx.count(from_client ? 'http_malformed_request' : 'http_malformed_response');
+      tx?.note(from_client ? 'malformed_request' : 'malformed_response');
+    }
+    if (from_client) {
+      if (tx !== null) {
+        tx.signature = head.method;
+        tx.subject = `${head.method} ${head.path}`;
+        if (head.expect_continue) tx.note('expect_100_continue');
+      }
+      // A request has a body only with Content-Length or chunked (RFC 9112 §6.3 rule 6).
+      if (head.chunked) this.startChunked(f);
+      else if (head.content_length > 0) this.startBody(f, head.content_length);
+      else this.messageDone(f, from_client);
+      if (head.method === 'CONNECT') this.ctx.count('http_connect');
+      return;
+    }
+    // Response.
+    const status = head.status;
+    if (status >= 100 && status < 200 && status !== 101) {
+      // Interim answer: part of the transaction, not its response; the final one follows.
+      if (tx !== null) tx.note(`interim_${status}`);
+      f.interim = false;
+      f.state = State.HEAD;
+      return;
+    }
+    if (tx !== null) {
+      tx.status = status;
+      if (status >= 500) tx.setOutcome('error');
+    }
+    const method = tx?.signature ?? '';
+    if (status === 101 || (method === 'CONNECT' && status >= 200 && status < 300)) {
+      this.messageDone(f, false);
+      this.req.state = State.TUNNEL;
+      this.rsp.state = State.TUNNEL;
+      return;
+    }
+    // RFC 9112 §6.3 rules 1-2: no body after HEAD, 1xx, 204, 304.
+    if (method === 'HEAD' || status === 204 || status === 304) this.messageDone(f, false);
+    else if (head.chunked) this.startChunked(f);
+    else if (head.content_length >= 0) {
+      if (head.content_length === 0) this.messageDone(f, false);
+      else this.startBody(f, head.content_length);
+    } else f.state = State.UNTIL_CLOSE;
+  }
+
+  private startBody(f: Framer, bytes: number): void {
+    f.state = State.BODY;
+    f.remaining = bytes;
+  }
+
+  private startChunked(f: Framer): void {
+    f.state = State.CHUNK_SIZE;
+    f.line = '';
+  }
+
+  private chunkLine(f: Framer, from_client: boolean): void {
+    const line = f.line.trim();
+    f.line = '';
+    if (f.state === State.CHUNK_SIZE) {
+      const m = /^([0-9a-fA-F]+)/.exec(line);
+      if (m === null) {
+        this.ctx.count('http_bad_chunk');
+        f.tx?.note('bad_chunk');
+        f.state = State.RESYNC;
+        if (!from_client && f.tx !== null) this.ctx.abandon(f.tx, 'bad_chunk');
+        return;
+      }
+      const size = parseInt(m[1]!, 16);
+      if (size === 0) f.state = State.TRAILER;
+      else {
+        f.state = State.CHUNK_DATA;
+        f.remaining = size;
+      }
+    } else if (f.state === State.CHUNK_END) {
+      f.state = State.CHUNK_SIZE;
+    } else if (line === '') {
+      // Blank line after the last chunk (and any trailer fields).
+      this.messageDone(f, from_client);
+    }
+  }
+
+  private report(f: Framer, from_client: boolean, n: number): void {
+    if (f.tx === null) this.ctx.skipBytes(n);
+    else if (from_client) this.ctx.requestBytes(f.tx, n);
+    else this.ctx.responseBytes(f.tx, n, f.interim);
+  }
+
+  private messageDone(f: Framer, from_client: boolean): void {
+    if (!from_client && f.tx !== null) this.ctx.endResponse(f.tx);
+    f.tx = null;
+    f.state = State.HEAD;
+    f.head_len = 0;
+    f.interim = false;
+  }
+
+  /** Skips `n` bytes after losing the framing; the next segment that starts a message resynchronises. */
+  private lose(f: Framer, from_client: boolean, n: number, kind: string): number {
+    this.ctx.count(kind);
+    if (f.tx !== null) {
+      if (from_client) f.tx.note('request_unparsed');
+      else this.ctx.abandon(f.tx, 'response_unparsed');
+    }
+    f.tx = null;
+    f.state = State.RESYNC;
+    f.head_len = 0;
+    this.ctx.skipBytes(n);
+    return n;
+  }
+
+  onGap(from_client: boolean, bytes: number): void {
+    const f = from_client ? this.req : this.rsp;
+    const tx = f.tx;
+    if (f.state === State.BODY && bytes <= f.remaining) {
+      // Still in step: the lost bytes were body bytes.
+      tx?.setOutcome('partial');
+      tx?.note(from_client ? 'gap_in_request' : 'gap_in_response');
+      f.remaining -= bytes;
+      if (f.remaining === 0) this.messageDone(f, from_client);
+      return;
+    }
+    if (f.state === State.UNTIL_CLOSE) {
+      tx?.setOutcome('partial');
+      tx?.note('gap_in_response');
+      return;
+    }
+    if (f.state === State.TUNNEL) return;
+    if (!from_client) {
+      if (tx !== null) this.ctx.abandon(tx, 'gap_in_response');
+      else if (f.state === State.HEAD && f.head_len === 0) {
+        // Lost between messages: the oldest unanswered request's response was in the hole.
+        const waiting = this.ctx.oldestAwaitingResponse();
+        if (waiting !== null) this.ctx.abandon(waiting, 'response_lost');
+      }
+    } else if (tx !== null) {
+      tx.setOutcome('partial');
+      tx.note('gap_in_request');
+    }
+    f.tx = null;
+    f.state = State.RESYNC;
+    f.head_len = 0;
+  }
+
+  onFin(from_client: boolean): void {
+    if (!from_client && this.rsp.state === State.UNTIL_CLOSE) this.messageDone(this.rsp, false);
+  }
+
+  onClose(reason: CloseReason): void {
+    if (reason === 'closed' || reason === 'end') this.onFin(false);
+  }
+}
+
+export const httpAnalyzer: Analyzer = {
+  id: 'http',
+  transports: ['tcp'],
+  default_ports: [80, 8000, 8008, 8080, 8888, 3128, 9200],
+  probe(transport, from_client, buf, off, len) {
+    if (transport !== 'tcp') return Probe.NO;
+    if (from_client !== false && isRequestStart(buf, off, len)) return Probe.YES;
+    if (from_client !== true && isResponseStart(buf, off, len)) return Probe.YES;
+    return Probe.NO;
+  },
+  fromClient(_transport, buf, off, len) {
+    if (isRequestStart(buf, off, len)) return true;
+    if (isResponseStart(buf, off, len)) return false;
+    return null;
+  },
+  create: (ctx) => new HttpSession(ctx),
+};

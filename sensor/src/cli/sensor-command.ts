@@ -1,0 +1,176 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { readCaptureFile } from '../capture/pcap-file-source.ts';
+import type { OutputRecord } from '../output/records.ts';
+import { DEFAULT_SENSOR_OPTIONS, Pipeline, type SensorOptions } from '../pipeline.ts';
+import { parsePortFilter } from './port-filter.ts';
+
+export const SENSOR_HELP = `Usage: wiretime sensor -r FILE [options] [filter]
+
+Reads a pcap or pcapng capture and cuts its TCP and UDP conversations into timed
+request/response transactions (HTTP/1.x, DNS, any other TCP protocol by turn-taking).
+
+Options:
+  -r, --read FILE            capture file to read (pcap or pcapng)
+  --transactions DEST        write one JSON line per transaction and per TCP connection
+                             to DEST ("-" for stdout)
+  --stats DEST               where the statistics block goes: "-" (stdout, default),
+                             "stderr", or a file
+  --idle-timeout SECONDS     finish flows idle this long, in capture time (default ${DEFAULT_SENSOR_OPTIONS.idle_timeout_s})
+  --max-flows N              most flows tracked at once (default ${DEFAULT_SENSOR_OPTIONS.max_flows})
+  --analyzer PORT=ID         treat server port PORT as protocol ID (http, dns, tcp);
+                             repeatable. Protocols are otherwise recognised by payload.
+  -h, --help                 this help
+
+Filter (optional, trailing words, a subset of tcpdump's syntax):
+  tcp | udp | [tcp|udp] port N | portrange N-M, with not / and / or
+  e.g.  wiretime sensor -r web.pcap --transactions - tcp port 80 or port 8080
+`;
+
+/** `wiretime sensor`: returns the exit code (0 ok, 1 damaged capture, 2 usage). */
+export async function sensorCommand(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        read: { type: 'string', short: 'r' },
+        transactions: { type: 'string' },
+        stats: { type: 'string' },
+        'idle-timeout': { type: 'string' },
+        'max-flows': { type: 'string' },
+        analyzer: { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`wiretime sensor: ${(err as Error).message}\n\n${SENSOR_HELP}`);
+    return 2;
+  }
+  const v = args.values;
+  if (v.help) {
+    process.stdout.write(SENSOR_HELP);
+    return 0;
+  }
+  if (v.read === undefined) {
+    process.stderr.write(`wiretime sensor: -r FILE is required (live capture comes with -i in a later release)\n\n${SENSOR_HELP}`);
+    return 2;
+  }
+  const options: Partial<SensorOptions> = {};
+  try {
+    if (v['idle-timeout'] !== undefined) options.idle_timeout_s = positiveNumber('--idle-timeout', v['idle-timeout']);
+    if (v['max-flows'] !== undefined) options.max_flows = Math.floor(positiveNumber('--max-flows', v['max-flows']));
+    if (v.analyzer !== undefined) {
+      options.port_analyzers = {};
+      for (const spec of v.analyzer) {
+        const m = /^(\d{1,5})=([a-z0-9_-]+)$/.exec(spec);
+        if (m === null || Number(m[1]) > 65535) throw new Error(`--analyzer ${spec}: expected PORT=ID, e.g. 8001=http`);
+        options.port_analyzers[Number(m[1])] = m[2]!;
+      }
+    }
+    if (args.positionals.length > 0) options.filter = parsePortFilter(args.positionals.join(' '));
+  } catch (err) {
+    process.stderr.write(`wiretime sensor: ${(err as Error).message}\n`);
+    return 2;
+  }
+
+  const out = v.transactions === undefined ? null : openOutput(v.transactions);
+  const statsDest = v.stats ?? '-';
+  const writer = out === null ? null : new LineWriter(out);
+  let pipeline: Pipeline;
+  try {
+    pipeline = new Pipeline(options, writer === null ? null : (r: OutputRecord) => { if (r.type !== 'statistics') writer.write(r); });
+  } catch (err) {
+    process.stderr.write(`wiretime sensor: ${(err as Error).message}\n`);
+    return 2;
+  }
+
+  let stop = false;
+  const onSignal = (): void => { stop = true; };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const progress = progressReporter(v.read);
+  let summary;
+  try {
+    summary = await readCaptureFile(v.read, pipeline, { on_progress: await progress, should_stop: () => stop });
+  } catch (err) {
+    process.stderr.write(`wiretime sensor: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  const stats = pipeline.finish(summary);
+  writer?.flush();
+  const statsLine = JSON.stringify({ type: 'statistics', ...stats }) + '\n';
+  if (statsDest === '-') {
+    if (writer !== null && out === process.stdout) writer.writeRaw(statsLine);
+    else process.stdout.write(statsLine);
+  } else if (statsDest === 'stderr') process.stderr.write(statsLine);
+  else {
+    const s = createWriteStream(statsDest);
+    s.end(statsLine);
+    await new Promise<void>((resolve) => s.on('close', () => resolve()));
+  }
+  writer?.flush();
+  if (out !== null && out !== process.stdout) await new Promise<void>((resolve) => (out as WriteStream).end(() => resolve()));
+  if (summary.error !== null) {
+    process.stderr.write(`wiretime sensor: ${summary.error.message} (the packets before it were analysed)\n`);
+    return 1;
+  }
+  return 0;
+}
+
+function positiveNumber(name: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} ${text}: expected a positive number`);
+  return n;
+}
+
+function openOutput(dest: string): NodeJS.WritableStream {
+  return dest === '-' ? process.stdout : createWriteStream(dest);
+}
+
+/** Batches JSON lines into large writes (stdout to a pipe or file is synchronous on Linux). */
+class LineWriter {
+  private readonly out: NodeJS.WritableStream;
+  private buf = '';
+  constructor(out: NodeJS.WritableStream) {
+    this.out = out;
+  }
+  write(record: OutputRecord): void {
+    this.buf += JSON.stringify(record) + '\n';
+    if (this.buf.length > 1 << 16) this.flush();
+  }
+  writeRaw(line: string): void {
+    this.buf += line;
+  }
+  flush(): void {
+    if (this.buf.length > 0) {
+      this.out.write(this.buf);
+      this.buf = '';
+    }
+  }
+}
+
+/** A progress line on stderr for large files, only when stderr is a terminal. */
+async function progressReporter(path: string): Promise<((read: number, total: number) => void) | undefined> {
+  if (!process.stderr.isTTY) return undefined;
+  let size = 0;
+  try {
+    size = (await stat(path)).size;
+  } catch {
+    return undefined;
+  }
+  if (size < 64 * 1024 * 1024) return undefined;
+  let last = -1;
+  return (read, total) => {
+    const pct = Math.floor((read / Math.max(1, total)) * 100);
+    if (pct !== last) {
+      last = pct;
+      process.stderr.write(`\rreading ${path}: ${pct}% (${(read / 1048576).toFixed(0)} of ${(total / 1048576).toFixed(0)} MiB)${pct >= 100 ? '\n' : ''}`);
+    }
+  };
+}

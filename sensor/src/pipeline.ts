@@ -1,0 +1,520 @@
+import type { Analyzer, CloseReason } from './analyzers/analyzer.ts';
+import { Probe } from './analyzers/analyzer.ts';
+import { ANALYZERS, FALLBACK_TCP, analyzerById } from './analyzers/registry.ts';
+import type { PacketSink } from './capture/packet-source.ts';
+import { readCaptureFile, type CaptureFileSummary, type ReadCaptureOptions } from './capture/pcap-file-source.ts';
+import { DecodedPacket, IpProto, TcpFlag } from './decode/decoded-packet.ts';
+import { Decoder } from './decode/decoder.ts';
+import { FlowTable } from './flow/flow-table.ts';
+import { ConnState, FlowColumns } from './flow/tcp-tracker.ts';
+import { addressString, rfc3339 } from './output/format.ts';
+import type { ConnectionRecord, OutputRecord, StatisticsRecord, TransactionRecord } from './output/records.ts';
+import { Conversation, DEFAULT_CONVERSATION_LIMITS, type ConversationOwner } from './transaction/conversation.ts';
+import type { ConnectionOutcome, Transaction } from './transaction/transaction.ts';
+
+/** Analysis options of a sensor (file or live mode). */
+export interface SensorOptions {
+  /** a flow with no packet for this long (capture time) is finished */
+  idle_timeout_s: number;
+  /** most flows tracked at once (least recently seen evicted beyond) */
+  max_flows: number;
+  /** server port → analyzer id, overriding the payload probe ("8001" → "http") */
+  port_analyzers: Record<number, string>;
+  /** keep only packets whose transport and ports pass (null: everything) */
+  filter: ((transport: number, src_port: number, dst_port: number) => boolean) | null;
+}
+
+export const DEFAULT_SENSOR_OPTIONS: SensorOptions = {
+  idle_timeout_s: 120,
+  max_flows: 1_000_000,
+  port_analyzers: {},
+  filter: null,
+};
+
+/** The statistics block (DESIGN.md, Raw output) minus its `type`. */
+export type SensorStatistics = Omit<StatisticsRecord, 'type'>;
+
+/** `conv` column values besides a Conversation: not decided yet / no analyzer wants this flow. */
+const NO_ANALYZER = null;
+
+/**
+ * The sensor's data plane after capture: decode → flow table → TCP tracking →
+ * analyzer → transaction → records. Fed packet by packet (it is the capture's
+ * `PacketSink`); time advances only with packet timestamps.
+ */
+export class Pipeline implements PacketSink, ConversationOwner {
+  readonly options: SensorOptions;
+  private readonly on_record: ((record: OutputRecord) => void) | null;
+  private readonly decoder = new Decoder();
+  private readonly pkt = new DecodedPacket();
+  private readonly table: FlowTable;
+  private readonly cols = new FlowColumns();
+  /** per slot: its conversation, NO_ANALYZER, or undefined while undecided */
+  private conv: (Conversation | null | undefined)[] = [];
+  private readonly server_ports = new Set<number>();
+  private readonly port_analyzer = new Map<number, Analyzer>();
+
+  /** latest capture time seen, seconds since the epoch (the pipeline's clock) */
+  private clock_s = 0;
+  private packets = 0;
+  private bytes = 0;
+  private filtered = 0;
+  private transactions = 0;
+  private connections = 0;
+  private late_packets = 0;
+  private readonly by_protocol: Record<string, number> = {};
+  private readonly by_signature: Record<string, number> = {};
+  private readonly outcomes: Record<string, number> = {};
+  private readonly anomalies: Record<string, number> = {};
+  private readonly connection_outcomes: Record<string, number> = {};
+  private first_ts: [number, number] | null = null;
+  private last_ts: [number, number] = [0, 0];
+
+  constructor(options: Partial<SensorOptions> = {}, on_record: ((record: OutputRecord) => void) | null = null) {
+    this.options = { ...DEFAULT_SENSOR_OPTIONS, ...options };
+    this.on_record = on_record;
+    this.table = new FlowTable({ max_flows: this.options.max_flows });
+    this.table.addColumns(this.cols);
+    for (const a of ANALYZERS) for (const p of a.default_ports) this.server_ports.add(p);
+    for (const [port, id] of Object.entries(this.options.port_analyzers)) {
+      const a = analyzerById(id);
+      if (a === undefined) throw new Error(`unknown analyzer "${id}" for port ${port} (known: ${[...ANALYZERS.map((x) => x.id), FALLBACK_TCP.id].join(', ')})`);
+      this.port_analyzer.set(Number(port), a);
+      this.server_ports.add(Number(port));
+    }
+  }
+
+  onPacket(buf: Uint8Array, offset: number, caplen: number, wirelen: number, linktype: number, ts_sec: number, ts_nsec: number): void {
+    this.packets++;
+    this.bytes += wirelen;
+    if (this.first_ts === null) this.first_ts = [ts_sec, ts_nsec];
+    this.last_ts[0] = ts_sec;
+    this.last_ts[1] = ts_nsec;
+    const pkt = this.pkt;
+    if (!this.decoder.decode(buf, offset, caplen, wirelen, linktype, ts_sec, ts_nsec, pkt)) return;
+    const filter = this.options.filter;
+    if (filter !== null && !filter(pkt.transport, pkt.src_port, pkt.dst_port)) {
+      this.filtered++;
+      return;
+    }
+    const now_s = ts_sec + ts_nsec * 1e-9;
+    if (now_s > this.clock_s) {
+      this.clock_s = now_s;
+      this.expireIdle();
+    }
+    if (pkt.transport === IpProto.TCP) this.onTcp(pkt, ts_sec, ts_nsec);
+    else this.onUdp(pkt, ts_sec, ts_nsec);
+  }
+
+  /** End of input: finishes every flow still tracked and returns the statistics. */
+  finish(capture: CaptureFileSummary | null = null): SensorStatistics {
+    for (const slot of this.table.slotsOldestFirst()) {
+      this.finishFlow(slot, 'end');
+      this.table.remove(slot);
+    }
+    const stats = this.statistics(capture);
+    this.on_record?.({ type: 'statistics', ...stats });
+    return stats;
+  }
+
+  statistics(capture: CaptureFileSummary | null = null): SensorStatistics {
+    const d = this.decoder.stats();
+    const t = this.table;
+    return {
+      packets: this.packets,
+      bytes: this.bytes,
+      first_packet: this.first_ts === null ? null : rfc3339(this.first_ts[0], this.first_ts[1]),
+      last_packet: this.first_ts === null ? null : rfc3339(this.last_ts[0], this.last_ts[1]),
+      decode_errors: d.decode_errors,
+      skipped: { ...d.skipped, ...(this.filtered > 0 ? { filtered: this.filtered } : {}), ...(this.late_packets > 0 ? { after_close: this.late_packets } : {}) },
+      fragments: d.fragments,
+      flows: { created: t.created, active: t.count, peak: t.peak, closed: t.closed, expired: t.expired, evicted: t.evicted, max: t.max_flows },
+      connections: { total: this.connections, by_outcome: { ...this.connection_outcomes } },
+      transactions: { total: this.transactions, by_protocol: { ...this.by_protocol }, by_signature: { ...this.by_signature }, by_outcome: { ...this.outcomes } },
+      anomalies: { ...this.anomalies },
+      capture: capture === null ? null : { format: capture.format, interfaces: capture.interfaces, bytes_read: capture.bytes_read, error: capture.error?.message ?? null },
+      kernel_drops: null,
+    };
+  }
+
+  // ------------------------------------------------------------------ flows
+
+  private lookupOrCreate(pkt: DecodedPacket, ts_sec: number, ts_nsec: number): number {
+    let slot = this.table.lookup(pkt);
+    if (slot >= 0) {
+      this.table.touch(slot, this.clock_s);
+      return slot;
+    }
+    slot = this.table.insert(pkt, this.clock_s, this.evict);
+    this.cols.reset(slot, ts_sec, ts_nsec);
+    this.conv[slot] = undefined;
+    return slot;
+  }
+
+  private readonly evict = (slot: number): void => {
+    this.finishFlow(slot, 'idle');
+    this.count('flow_evicted');
+  };
+
+  private expireIdle(): void {
+    const limit = this.clock_s - this.options.idle_timeout_s;
+    const t = this.table;
+    for (let slot = t.oldest(); slot !== -1 && t.last_seen_s[slot]! < limit; slot = t.oldest()) {
+      if (this.cols.reported[slot] === 0) t.expired++;
+      this.finishFlow(slot, 'idle');
+      t.remove(slot);
+    }
+  }
+
+  private relNs(slot: number, ts_sec: number, ts_nsec: number): number {
+    const ts = (ts_sec - this.cols.base_sec[slot]!) * 1e9 + ts_nsec;
+    if (ts > this.cols.last_ns[slot]!) this.cols.last_ns[slot] = ts;
+    return ts;
+  }
+
+  private onTcp(pkt: DecodedPacket, ts_sec: number, ts_nsec: number): void {
+    const cols = this.cols;
+    let slot = this.lookupOrCreate(pkt, ts_sec, ts_nsec);
+    let dir = this.table.direction;
+    const flags = pkt.tcp_flags;
+    const syn = (flags & TcpFlag.SYN) !== 0;
+    const ackf = (flags & TcpFlag.ACK) !== 0;
+    if (cols.state[slot] === ConnState.CLOSED) {
+      if (syn && !ackf && !(cols.syn_side[slot] === dir && cols.isn[slot * 2 + dir] === pkt.seq)) {
+        // The 4-tuple is reused by a new connection.
+        this.conv[slot] = undefined;
+        cols.reset(slot, ts_sec, ts_nsec);
+      } else {
+        this.late_packets++;
+        return;
+      }
+    }
+    let ts = this.relNs(slot, ts_sec, ts_nsec);
+    const i2 = slot * 2 + dir;
+    if (syn) {
+      if (!ackf) {
+        const syn_side = cols.syn_side[slot]!;
+        if (syn_side < 0) {
+          cols.syn_side[slot] = dir;
+          cols.isn[i2] = pkt.seq;
+          cols.syn_ns[slot] = ts;
+          cols.syn_count[slot] = 1;
+          cols.mss[i2] = pkt.opt_mss;
+          cols.wscale[i2] = pkt.opt_wscale;
+          if (cols.client_side[slot]! < 0) cols.client_side[slot] = dir;
+          if (cols.state[slot] === ConnState.NONE) cols.state[slot] = ConnState.SYN_SENT;
+        } else if (syn_side === dir && cols.isn[i2] === pkt.seq) {
+          cols.syn_count[slot]++;
+          // Timing of set-up counts from the SYN that was answered: the last one before the SYN/ACK.
+          if (Number.isNaN(cols.synack_ns[slot]!)) cols.syn_ns[slot] = ts;
+        } else if (cols.state[slot] === ConnState.ESTABLISHED || this.conv[slot] !== undefined) {
+          // A new connection on a tuple whose old one never closed.
+          this.finishFlow(slot, 'idle');
+          this.conv[slot] = undefined;
+          cols.reset(slot, ts_sec, ts_nsec);
+          ts = this.relNs(slot, ts_sec, ts_nsec);
+          slot = this.restartWithSyn(slot, dir, pkt, ts);
+        } else {
+          // Another attempt with a new ISN before any answer.
+          cols.isn[i2] = pkt.seq;
+          cols.syn_count[slot]++;
+          cols.syn_ns[slot] = ts;
+        }
+      } else if (cols.synack_side[slot]! < 0) {
+        cols.synack_side[slot] = dir;
+        cols.isn[i2] = pkt.seq;
+        cols.synack_ns[slot] = ts;
+        cols.synack_count[slot] = 1;
+        cols.mss[i2] = pkt.opt_mss;
+        cols.wscale[i2] = pkt.opt_wscale;
+        if (cols.client_side[slot]! < 0) cols.client_side[slot] = dir ^ 1;
+        cols.state[slot] = ConnState.SYN_RECEIVED;
+      } else if (cols.synack_side[slot] === dir) {
+        cols.synack_count[slot]++;
+      }
+    } else if (ackf && cols.state[slot] === ConnState.SYN_RECEIVED && dir !== cols.synack_side[slot] &&
+               pkt.ack === ((cols.isn[slot * 2 + cols.synack_side[slot]!]! + 1) >>> 0)) {
+      // The ACK of the SYN/ACK completes the handshake (tcp.analysis.initial_rtt ends here).
+      cols.hs_ack_ns[slot] = ts;
+      cols.state[slot] = ConnState.ESTABLISHED;
+    }
+
+    const has_data = pkt.payload_wire_len > 0;
+    if (has_data) {
+      cols.data_pkts[i2]++;
+      if (cols.state[slot] === ConnState.NONE) cols.state[slot] = ConnState.ESTABLISHED;
+    }
+    let conv = this.conv[slot];
+    if (conv === undefined && has_data) conv = this.startConversation(slot, dir, pkt, 'tcp');
+    if (conv) conv.onTcp(dir === conv.client_side, pkt, ts);
+
+    if ((flags & TcpFlag.RST) !== 0) {
+      cols.rst_side[slot] = dir;
+      this.closeFlow(slot, 'reset', ts);
+    } else if ((flags & TcpFlag.FIN) !== 0) {
+      cols.fin_bits[slot] |= 1 << dir;
+      if (cols.fin_bits[slot] === 3) this.closeFlow(slot, 'closed', ts);
+    }
+  }
+
+  private restartWithSyn(slot: number, dir: number, pkt: DecodedPacket, ts: number): number {
+    const cols = this.cols;
+    const i2 = slot * 2 + dir;
+    cols.syn_side[slot] = dir;
+    cols.client_side[slot] = dir;
+    cols.isn[i2] = pkt.seq;
+    cols.syn_ns[slot] = ts;
+    cols.syn_count[slot] = 1;
+    cols.mss[i2] = pkt.opt_mss;
+    cols.wscale[i2] = pkt.opt_wscale;
+    cols.state[slot] = ConnState.SYN_SENT;
+    return slot;
+  }
+
+  private onUdp(pkt: DecodedPacket, ts_sec: number, ts_nsec: number): void {
+    const slot = this.lookupOrCreate(pkt, ts_sec, ts_nsec);
+    const dir = this.table.direction;
+    const ts = this.relNs(slot, ts_sec, ts_nsec);
+    this.cols.data_pkts[slot * 2 + dir]++;
+    let conv = this.conv[slot];
+    if (conv === undefined) conv = this.startConversation(slot, dir, pkt, 'udp');
+    if (conv) conv.onUdp(dir === conv.client_side, pkt, ts);
+  }
+
+  /** Picks the analyzer and the client side at a flow's first payload. */
+  private startConversation(slot: number, dir: number, pkt: DecodedPacket, transport: 'tcp' | 'udp'): Conversation | null {
+    const cols = this.cols;
+    let client = cols.client_side[slot]!;
+    const known_from_client = client < 0 ? null : dir === client;
+    const buf = pkt.payload_buf, off = pkt.payload_off, len = pkt.payload_len;
+
+    let chosen: Analyzer | null = null;
+    const forced = this.port_analyzer.get(pkt.dst_port) ?? this.port_analyzer.get(pkt.src_port);
+    if (forced !== undefined && forced.transports.includes(transport)) chosen = forced;
+    if (chosen === null) {
+      let maybe: Analyzer | null = null;
+      for (const a of ANALYZERS) {
+        if (!a.transports.includes(transport)) continue;
+        const verdict = a.probe(transport, known_from_client, buf, off, len);
+        if (verdict === Probe.YES) {
+          chosen = a;
+          break;
+        }
+        const hinted = a.default_ports.includes(pkt.src_port) || a.default_ports.includes(pkt.dst_port);
+        if (verdict === Probe.MAYBE && hinted && maybe === null) maybe = a;
+      }
+      chosen = chosen ?? maybe ?? (transport === 'tcp' ? FALLBACK_TCP : null);
+    }
+    if (chosen === null) {
+      this.conv[slot] = NO_ANALYZER;
+      this.count('udp_flow_without_analyzer');
+      return null;
+    }
+    if (client < 0) {
+      const says = chosen.fromClient(transport, buf, off, len);
+      if (says !== null) client = says ? dir : dir ^ 1;
+      else {
+        // DESIGN.md roles: the side whose port is not a server port; failing that, the higher port.
+        const src_server = this.server_ports.has(pkt.src_port);
+        const dst_server = this.server_ports.has(pkt.dst_port);
+        if (src_server !== dst_server) client = src_server ? dir ^ 1 : dir;
+        else client = pkt.src_port > pkt.dst_port ? dir : pkt.src_port < pkt.dst_port ? dir ^ 1 : 0;
+      }
+      cols.client_side[slot] = client;
+    }
+    const conv = new Conversation(this, DEFAULT_CONVERSATION_LIMITS, slot, cols.base_sec[slot]!, transport, client, chosen);
+    if (transport === 'tcp') {
+      for (const side of [0, 1]) {
+        const shift = cols.windowShift(slot, side);
+        const from_client = side === client;
+        if ((side === cols.syn_side[slot] || side === cols.synack_side[slot])) {
+          conv.startStream(from_client, (cols.isn[slot * 2 + side]! + 1) >>> 0, shift);
+        }
+      }
+    }
+    this.conv[slot] = conv;
+    return conv;
+  }
+
+  /** FIN both ways or RST: records now; the slot lingers (CLOSED) until idle so late packets are not new flows. */
+  private closeFlow(slot: number, reason: CloseReason, _ts: number): void {
+    this.finishFlow(slot, reason);
+    this.cols.state[slot] = ConnState.CLOSED;
+    this.table.closed++;
+  }
+
+  private finishFlow(slot: number, reason: CloseReason): void {
+    const cols = this.cols;
+    if (cols.reported[slot] !== 0) return;
+    cols.reported[slot] = 1;
+    const conv = this.conv[slot];
+    if (conv) conv.finish(reason, cols.last_ns[slot]!);
+    this.conv[slot] = NO_ANALYZER;
+    if (this.table.transport(slot) === IpProto.TCP) this.emitConnection(slot, reason);
+  }
+
+  // ------------------------------------------------------------------ records
+
+  count(kind: string): void {
+    this.anomalies[kind] = (this.anomalies[kind] ?? 0) + 1;
+  }
+
+  emitTransaction(tx: Transaction, conv: Conversation): void {
+    this.transactions++;
+    this.by_protocol[tx.protocol] = (this.by_protocol[tx.protocol] ?? 0) + 1;
+    const sigkey = `${tx.protocol} ${tx.signature}`;
+    this.by_signature[sigkey] = (this.by_signature[sigkey] ?? 0) + 1;
+    this.outcomes[tx.outcome] = (this.outcomes[tx.outcome] ?? 0) + 1;
+    if (this.on_record === null) return;
+    const slot = conv.slot;
+    const cols = this.cols;
+    const client = conv.client_side;
+    const server = client ^ 1;
+    const base = conv.base_sec;
+    let rtt_server = cols.rttServerNs(slot);
+    let rtt_client = cols.rttClientNs(slot);
+    let rtt_source: 'handshake' | 'samples' | null = 'handshake';
+    if (Number.isNaN(rtt_server) || Number.isNaN(rtt_client)) {
+      rtt_server = conv.rtt_server_sample_ns;
+      rtt_client = conv.rtt_client_sample_ns;
+      rtt_source = Number.isNaN(rtt_server) && Number.isNaN(rtt_client) ? null : 'samples';
+    }
+    const ip = this.table.ipVersion(slot);
+    const ttlr = tx.rsp_last_ns - tx.req_last_ns;
+    const record: TransactionRecord = {
+      type: 'transaction',
+      protocol: tx.protocol,
+      signature: tx.signature,
+      subject: tx.subject,
+      status: tx.status < 0 ? null : tx.status,
+      outcome: tx.outcome,
+      notes: tx.notes ?? [],
+      transport: conv.transport,
+      client: addressString(ip, this.table.addressWords(slot, client)),
+      client_port: this.table.port(slot, client),
+      server: addressString(ip, this.table.addressWords(slot, server)),
+      server_port: this.table.port(slot, server),
+      req_first: time(base, tx.req_first_ns),
+      req_last: time(base, tx.req_last_ns),
+      rsp_first: time(base, tx.rsp_first_ns),
+      rsp_last: time(base, tx.rsp_last_ns),
+      rsp_acked: time(base, tx.rsp_acked_ns),
+      request_ns: ns(tx.req_last_ns - tx.req_first_ns),
+      ttfr_ns: ns(tx.rsp_first_ns - tx.req_last_ns),
+      ttlr_ns: ns(ttlr),
+      ttla_ns: ns(tx.rsp_acked_ns - tx.req_last_ns),
+      edt_ns: ns(ttlr + Math.round(rtt_client / 2)),
+      rtt_ns: ns(rtt_server + rtt_client),
+      rtt_server_ns: ns(rtt_server),
+      rtt_client_ns: ns(rtt_client),
+      rtt_source,
+      request_bytes: tx.request_bytes,
+      response_bytes: tx.response_bytes,
+      client_acks: tx.client_acks,
+      bytes_acked: tx.bytes_acked,
+      server_pkts: tx.server_pkts,
+      server_pkt_bytes_avg: tx.server_pkts === 0 ? null : Math.round((tx.server_pkt_bytes_sum / tx.server_pkts) * 100) / 100,
+      server_pkt_bytes_max: tx.server_pkts === 0 ? null : tx.server_pkt_bytes_max,
+      client_mss: mss(cols.mss[slot * 2 + client]!),
+      server_mss: mss(cols.mss[slot * 2 + server]!),
+      client_win_min: tx.client_win_last < 0 ? null : tx.client_win_min,
+      client_win_last: tx.client_win_last < 0 ? null : tx.client_win_last,
+      server_win_min: tx.server_win_last < 0 ? null : tx.server_win_min,
+      server_win_last: tx.server_win_last < 0 ? null : tx.server_win_last,
+      client_retransmits: tx.client_retransmits,
+      server_retransmits: tx.server_retransmits,
+      client_out_of_order: tx.client_out_of_order,
+      server_out_of_order: tx.server_out_of_order,
+      client_lost_bytes: tx.client_lost_bytes,
+      server_lost_bytes: tx.server_lost_bytes,
+      zero_window_events: tx.zero_window_events,
+      request_retransmits: tx.request_retransmits,
+    };
+    this.on_record(record);
+  }
+
+  private emitConnection(slot: number, reason: CloseReason): void {
+    const cols = this.cols;
+    const outcome = connectionOutcome(cols, slot, reason);
+    this.connections++;
+    this.connection_outcomes[outcome] = (this.connection_outcomes[outcome] ?? 0) + 1;
+    if (this.on_record === null) return;
+    let client = cols.client_side[slot]!;
+    if (client < 0) {
+      const pa = this.table.port(slot, 0), pb = this.table.port(slot, 1);
+      client = this.server_ports.has(pa) && !this.server_ports.has(pb) ? 1 : pa >= pb ? 0 : 1;
+    }
+    const server = client ^ 1;
+    const base = cols.base_sec[slot]!;
+    const ip = this.table.ipVersion(slot);
+    const rs = cols.rttServerNs(slot);
+    const rc = cols.rttClientNs(slot);
+    const record: ConnectionRecord = {
+      type: 'connection',
+      protocol: 'tcp',
+      signature: 'TCP_CONNECT',
+      outcome,
+      transport: 'tcp',
+      client: addressString(ip, this.table.addressWords(slot, client)),
+      client_port: this.table.port(slot, client),
+      server: addressString(ip, this.table.addressWords(slot, server)),
+      server_port: this.table.port(slot, server),
+      start: time(base, cols.first_ns[slot]!),
+      end: time(base, cols.last_ns[slot]!),
+      syn: time(base, cols.syn_ns[slot]!),
+      syn_ack: time(base, cols.synack_ns[slot]!),
+      ack: time(base, cols.hs_ack_ns[slot]!),
+      rtt_server_ns: ns(rs),
+      rtt_client_ns: ns(rc),
+      rtt_ns: ns(rs + rc),
+      syn_retransmits: Math.max(0, cols.syn_count[slot]! - 1),
+      syn_ack_retransmits: Math.max(0, cols.synack_count[slot]! - 1),
+      client_mss: mss(cols.mss[slot * 2 + client]!),
+      server_mss: mss(cols.mss[slot * 2 + server]!),
+      client_wscale: mss(cols.wscale[slot * 2 + client]!),
+      server_wscale: mss(cols.wscale[slot * 2 + server]!),
+      client_data_pkts: cols.data_pkts[slot * 2 + client]!,
+      server_data_pkts: cols.data_pkts[slot * 2 + server]!,
+      picked_up_mid_stream: cols.syn_side[slot]! < 0 && cols.synack_side[slot]! < 0,
+    };
+    this.on_record(record);
+  }
+}
+
+function connectionOutcome(cols: FlowColumns, slot: number, reason: CloseReason): ConnectionOutcome {
+  const syn_side = cols.syn_side[slot]!;
+  const synack = cols.synack_side[slot]! >= 0;
+  const rst = cols.rst_side[slot]!;
+  const client = cols.client_side[slot]!;
+  const client_data = client >= 0 ? cols.data_pkts[slot * 2 + client]! : 0;
+  if (syn_side >= 0 && !synack) {
+    if (rst >= 0 && rst !== syn_side) return 'refused';
+    if (client_data === 0 && cols.data_pkts[slot * 2 + (syn_side ^ 1)] === 0) return 'unanswered';
+  }
+  if (synack && Number.isNaN(cols.hs_ack_ns[slot]!) && client_data === 0 && rst < 0) return 'client_ack_missing';
+  if (rst >= 0) return rst === client ? 'reset_by_client' : 'reset_by_server';
+  const fins = cols.fin_bits[slot]!;
+  if (fins === 3) return 'closed';
+  if (fins !== 0) return 'half_closed';
+  return reason === 'idle' ? 'timed_out' : 'open';
+}
+
+function time(base_sec: number, rel_ns: number): string | null {
+  return Number.isNaN(rel_ns) ? null : rfc3339(base_sec, rel_ns);
+}
+
+function ns(v: number): number | null {
+  return Number.isNaN(v) ? null : v;
+}
+
+function mss(v: number): number | null {
+  return v < 0 ? null : v;
+}
+
+/** Reads a capture file through a fresh pipeline. */
+export async function analyzeCaptureFile(path: string, options: Partial<SensorOptions> = {},
+  on_record: ((record: OutputRecord) => void) | null = null, read_options: ReadCaptureOptions = {}): Promise<SensorStatistics> {
+  const pipeline = new Pipeline(options, on_record);
+  const summary = await readCaptureFile(path, pipeline, read_options);
+  return pipeline.finish(summary);
+}
