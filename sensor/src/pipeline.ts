@@ -204,9 +204,13 @@ export class Pipeline implements PacketSink, ConversationOwner {
           if (cols.client_side[slot]! < 0) cols.client_side[slot] = dir;
           if (cols.state[slot] === ConnState.NONE) cols.state[slot] = ConnState.SYN_SENT;
         } else if (syn_side === dir && cols.isn[i2] === pkt.seq) {
+          // A retransmitted SYN: set-up timing restarts from the most recent SYN (as tshark's
+          // initial RTT does), and the SYN/ACK that counts is the first one after it.
           cols.syn_count[slot]++;
-          // Timing of set-up counts from the SYN that was answered: the last one before the SYN/ACK.
-          if (Number.isNaN(cols.synack_ns[slot]!)) cols.syn_ns[slot] = ts;
+          if (cols.state[slot] !== ConnState.ESTABLISHED) {
+            cols.syn_ns[slot] = ts;
+            cols.synack_ns[slot] = NaN;
+          }
         } else if (cols.state[slot] === ConnState.ESTABLISHED || this.conv[slot] !== undefined) {
           // A new connection on a tuple whose old one never closed.
           this.finishFlow(slot, 'idle');
@@ -231,6 +235,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
         cols.state[slot] = ConnState.SYN_RECEIVED;
       } else if (cols.synack_side[slot] === dir) {
         cols.synack_count[slot]++;
+        if (Number.isNaN(cols.synack_ns[slot]!)) cols.synack_ns[slot] = ts;
       }
     } else if (ackf && cols.state[slot] === ConnState.SYN_RECEIVED && dir !== cols.synack_side[slot] &&
                pkt.ack === ((cols.isn[slot * 2 + cols.synack_side[slot]!]! + 1) >>> 0)) {
@@ -447,7 +452,8 @@ export class Pipeline implements PacketSink, ConversationOwner {
     const server = client ^ 1;
     const base = cols.base_sec[slot]!;
     const ip = this.table.ipVersion(slot);
-    const rs = cols.rttServerNs(slot);
+    // A refused connection's server answered with RST: that answer times the server side.
+    const rs = outcome === 'refused' ? cols.last_ns[slot]! - cols.syn_ns[slot]! : cols.rttServerNs(slot);
     const rc = cols.rttClientNs(slot);
     const record: ConnectionRecord = {
       type: 'connection',

@@ -37,8 +37,12 @@ export interface AnalyzerContext {
 export interface AnalyzerSession {
   /** In-order stream bytes from one side. For UDP, one datagram per call. */
   onData(from_client: boolean, buf: Uint8Array, off: number, len: number): void;
-  /** `bytes` of one side's stream were lost (not captured) */
-  onGap(from_client: boolean, bytes: number): void;
+  /**
+   * `bytes` of one side's stream are missing. `uncaptured`: they were in a packet the
+   * capture saw but cut at its snap length (their timing is the current packet's);
+   * otherwise the packets themselves were lost to the capture.
+   */
+  onGap(from_client: boolean, bytes: number, uncaptured: boolean): void;
   /** one side sent FIN (its stream ended); may be called more than once */
   onFin(from_client: boolean): void;
   /**

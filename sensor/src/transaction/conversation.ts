@@ -308,7 +308,7 @@ export class Conversation implements AnalyzerContext {
     if (wire > avail) {
       // The snap length cut the payload: the rest is lost to the capture.
       this.count('payload_truncated_by_snaplen');
-      this.declareGap(from_client, s, wire - avail);
+      this.declareGap(from_client, s, wire - avail, true);
     }
   }
 
@@ -322,17 +322,19 @@ export class Conversation implements AnalyzerContext {
     this.emitFinished();
   }
 
-  private declareGap(from_client: boolean, s: Stream, bytes: number): void {
+  private declareGap(from_client: boolean, s: Stream, bytes: number, uncaptured = false): void {
     if (bytes <= 0) return;
     this.cursor = s.delivered;
-    this.session.onGap(from_client, bytes);
+    this.session.onGap(from_client, bytes, uncaptured);
     s.delivered += bytes;
     s.next_seq = (s.next_seq + bytes) >>> 0;
-    for (const tx of this.open) {
-      if (from_client) tx.client_lost_bytes += bytes;
-      else tx.server_lost_bytes += bytes;
+    if (!uncaptured) {
+      for (const tx of this.open) {
+        if (from_client) tx.client_lost_bytes += bytes;
+        else tx.server_lost_bytes += bytes;
+      }
     }
-    this.count(from_client ? 'gap_client_bytes' : 'gap_server_bytes');
+    if (!uncaptured) this.count(from_client ? 'gap_client' : 'gap_server');
   }
 
   private declareProvenGap(from_client: boolean, s: Stream): void {

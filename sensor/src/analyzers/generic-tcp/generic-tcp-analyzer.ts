@@ -8,6 +8,8 @@ import type { Transaction } from '../../transaction/transaction.ts';
  * that follows, until the client sends again, the connection closes or idles out.
  * Server bytes before any request (a greeting banner) belong to no transaction.
  */
+const EMPTY = new Uint8Array(0);
+
 export class GenericTcpSession implements AnalyzerSession {
   private readonly ctx: AnalyzerContext;
   private cur: Transaction | null = null;
@@ -35,7 +37,13 @@ export class GenericTcpSession implements AnalyzerSession {
     }
   }
 
-  onGap(from_client: boolean, bytes: number): void {
+  onGap(from_client: boolean, bytes: number, uncaptured: boolean): void {
+    if (uncaptured) {
+      // Cut by the snap length, but seen on the wire: turn-taking needs only the lengths.
+      this.onData(from_client, EMPTY, 0, bytes);
+      this.cur?.note('payload_not_captured');
+      return;
+    }
     if (this.cur !== null) {
       this.cur.setOutcome('partial');
       this.cur.note(from_client ? 'gap_in_request' : 'gap_in_response');

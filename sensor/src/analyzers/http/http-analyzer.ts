@@ -40,6 +40,12 @@ function isRequestStart(buf: Uint8Array, off: number, len: number): boolean {
   return false;
 }
 
+/** Whether the request line in head[0, head_len) + buf[from, to) names a protocol version ("HTTP/"). */
+function hasVersion(head: Uint8Array, head_len: number, buf: Uint8Array, from: number, to: number): boolean {
+  const line = Buffer.concat([head.subarray(0, head_len), buf.subarray(from, to)]).toString('latin1');
+  return / HTTP\/\d/.test(line);
+}
+
 function isResponseStart(buf: Uint8Array, off: number, len: number): boolean {
   return startsWith(buf, off, len, HTTP_SLASH);
 }
@@ -53,11 +59,13 @@ interface Head {
   chunked: boolean;
   expect_continue: boolean;
   http10: boolean;
+  /** HTTP/0.9 simple request: "GET /path" without a version; the answer is a bare body */
+  http09: boolean;
   malformed: boolean;
 }
 
 function parseHead(text: string, is_request: boolean): Head {
-  const head: Head = { method: '', path: '', status: -1, content_length: -1, chunked: false, expect_continue: false, http10: false, malformed: false };
+  const head: Head = { method: '', path: '', status: -1, content_length: -1, chunked: false, expect_continue: false, http10: false, http09: false, malformed: false };
   const lines = text.split(/\r?\n/);
   const start = lines[0] ?? '';
   const parts = start.split(' ');
@@ -67,7 +75,8 @@ function parseHead(text: string, is_request: boolean): Head {
     const q = target.indexOf('?');
     head.path = (q >= 0 ? target.slice(0, q) : target).slice(0, MAX_SUBJECT_PATH);
     head.http10 = (parts[2] ?? '') === 'HTTP/1.0';
-    if (parts.length < 3 || !/^HTTP\/1\.[01]$/.test(parts[2] ?? '')) head.malformed = true;
+    head.http09 = parts.length === 2 && head.method === 'GET';
+    if (!head.http09 && (parts.length < 3 || !/^HTTP\/1\.[01]$/.test(parts[2] ?? ''))) head.malformed = true;
   } else {
     head.http10 = parts[0] === 'HTTP/1.0';
     head.status = /^\d{3}$/.test(parts[1] ?? '') ? Number(parts[1]) : -1;
@@ -106,6 +115,8 @@ class Framer {
   tx: Transaction | null = null;
   /** current response is an interim 1xx */
   interim = false;
+  /** the start line of the current head has ended */
+  line_ended = false;
 
   appendHead(buf: Uint8Array, off: number, n: number): boolean {
     if (this.head_len + n > MAX_HEAD_BYTES) return false;
@@ -206,8 +217,15 @@ export class HttpSession implements AnalyzerSession {
         if (!isRequestStart(buf, pos, end - pos)) return this.lose(f, from_client, end - pos, 'http_not_a_request');
         f.tx = this.ctx.beginRequest('http');
       } else {
+        const waiting = this.ctx.oldestAwaitingResponse();
+        if (waiting !== null && waiting.notes?.includes('http_0_9') === true) {
+          // HTTP/0.9 answers with the bare body, ended by the close.
+          f.tx = waiting;
+          f.state = State.UNTIL_CLOSE;
+          return 0;
+        }
         if (!isResponseStart(buf, pos, end - pos)) return this.lose(f, from_client, end - pos, 'http_not_a_response');
-        const tx = this.ctx.oldestAwaitingResponse();
+        const tx = waiting;
         if (tx === null) {
           this.ctx.count('http_unmatched_response');
           f.tx = null;
@@ -229,12 +247,23 @@ export class HttpSession implements AnalyzerSession {
         found = i;
         break;
       }
+      if (c === 0x0a && from_client && !f.line_ended) {
+        f.line_ended = true;
+        // A request line without a version is an HTTP/0.9 simple request: the line is the whole request.
+        if (!hasVersion(f.head_bytes, f.head_len, buf, pos, i)) {
+          found = i;
+          break;
+        }
+      }
       prev3 = prev2; prev2 = prev1; prev1 = c;
     }
     const n = (found >= 0 ? found + 1 : end) - pos;
     if (!f.appendHead(buf, pos, n)) return this.lose(f, from_client, n, 'http_head_too_long');
     this.report(f, from_client, n);
-    if (found >= 0) this.headDone(f, from_client);
+    if (found >= 0) {
+      f.line_ended = false;
+      this.headDone(f, from_client);
+    }
     return n;
   }
 
@@ -252,6 +281,7 @@ export class HttpSession implements AnalyzerSession {
         tx.signature = head.method;
         tx.subject = `${head.method} ${head.path}`;
         if (head.expect_continue) tx.note('expect_100_continue');
+        if (head.http09) tx.note('http_0_9');
       }
       // A request has a body only with Content-Length or chunked (RFC 9112 §6.3 rule 6).
       if (head.chunked) this.startChunked(f);
@@ -286,7 +316,10 @@ export class HttpSession implements AnalyzerSession {
     else if (head.content_length >= 0) {
       if (head.content_length === 0) this.messageDone(f, false);
       else this.startBody(f, head.content_length);
-    } else f.state = State.UNTIL_CLOSE;
+    } else {
+      f.state = State.UNTIL_CLOSE;
+      tx?.note('body_until_close');
+    }
   }
 
   private startBody(f: Framer, bytes: number): void {
