@@ -378,10 +378,12 @@ export class Pipeline implements PacketSink, ConversationOwner {
     const base = conv.base_sec;
     let rtt_server = cols.rttServerNs(slot);
     let rtt_client = cols.rttClientNs(slot);
+    let rtt = cols.rttNs(slot);
     let rtt_source: 'handshake' | 'samples' | null = 'handshake';
-    if (Number.isNaN(rtt_server) || Number.isNaN(rtt_client)) {
+    if (Number.isNaN(rtt)) {
       rtt_server = conv.rtt_server_sample_ns;
       rtt_client = conv.rtt_client_sample_ns;
+      rtt = rtt_server + rtt_client;
       rtt_source = Number.isNaN(rtt_server) && Number.isNaN(rtt_client) ? null : 'samples';
     }
     const ip = this.table.ipVersion(slot);
@@ -409,7 +411,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
       ttlr_ns: ns(ttlr),
       ttla_ns: ns(tx.rsp_acked_ns - tx.req_last_ns),
       edt_ns: ns(ttlr + Math.round(rtt_client / 2)),
-      rtt_ns: ns(rtt_server + rtt_client),
+      rtt_ns: ns(rtt),
       rtt_server_ns: ns(rtt_server),
       rtt_client_ns: ns(rtt_client),
       rtt_source,
@@ -472,7 +474,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
       ack: time(base, cols.hs_ack_ns[slot]!),
       rtt_server_ns: ns(rs),
       rtt_client_ns: ns(rc),
-      rtt_ns: ns(rs + rc),
+      rtt_ns: ns(cols.rttNs(slot)),
       syn_retransmits: Math.max(0, cols.syn_count[slot]! - 1),
       syn_ack_retransmits: Math.max(0, cols.synack_count[slot]! - 1),
       client_mss: mss(cols.mss[slot * 2 + client]!),

@@ -113,6 +113,16 @@ export class FlowColumns implements SlotColumns {
     return v >= 0 ? v : NaN;
   }
 
+  /**
+   * SYN → ACK of the SYN/ACK, tshark's tcp.analysis.initial_rtt. Equal to
+   * rtt_server + rtt_client when the capture has the handshake in order, and still
+   * right when it does not (a SYN/ACK captured before its SYN).
+   */
+  rttNs(slot: number): number {
+    const v = this.hs_ack_ns[slot]! - this.syn_ns[slot]!;
+    return v >= 0 ? v : NaN;
+  }
+
   rttClientNs(slot: number): number {
     const v = this.hs_ack_ns[slot]! - this.synack_ns[slot]!;
     return v >= 0 ? v : NaN;
