@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,9 +9,9 @@ import { CaptureError, LinkType, type PacketSink } from './packet-source.ts';
 import { readCaptureFile, type CaptureFileSummary, type ReadCaptureOptions } from './pcap-file-source.ts';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const FIXTURES = join(REPO, 'test/fixtures');
+const FIXTURES = join(REPO, 'test/fixtures/corpus');
 /** The shared real-capture corpus, beside the repository (on CI too). */
-const CORPUS = join(REPO, '../shared/corpus');
+const CORPUS = FIXTURES;
 
 interface Packet {
   ts_sec: number;
@@ -70,7 +70,7 @@ function byteSwapPcap(le: Buffer): Buffer {
 
 describe('pcap', () => {
   test('microsecond pcap: packetbeat dns_google_com.pcap', async () => {
-    const { summary, packets } = await collect(fixture('packetbeat/dns_google_com.pcap'));
+    const { summary, packets } = await collect(fixture('packetbeat/tests/system/pcaps/dns_google_com.pcap'));
     assert.deepEqual(
       { ...summary, error: summary.error?.message ?? null },
       { format: 'pcap', packets: 2, bytes_read: 24 + 2 * 16 + 70 + 326, interfaces: 1, error: null },
@@ -83,7 +83,7 @@ describe('pcap', () => {
   });
 
   test('nanosecond pcap: tcpdump tcp-handshake-nano.pcap', async () => {
-    const { summary, packets } = await collect(fixture('tcpdump/tcp-handshake-nano.pcap'));
+    const { summary, packets } = await collect(fixture('tcpdump/tests/tcp-handshake-nano.pcap'));
     assert.equal(summary.error, null);
     assert.equal(summary.packets, 3);
     assert.ok(packets.every((p) => p.linktype === LinkType.LINUX_SLL));
@@ -95,11 +95,11 @@ describe('pcap', () => {
   });
 
   test('big-endian pcap (micro and nano) reads like its little-endian original', async () => {
-    for (const name of ['tcpdump/tcp-handshake-nano.pcap', 'packetbeat/dns_google_com.pcap']) {
+    for (const name of ['tcpdump/tests/tcp-handshake-nano.pcap', 'packetbeat/tests/system/pcaps/dns_google_com.pcap']) {
       const le = readFileSync(fixture(name));
       const be = byteSwapPcap(le);
       assert.notDeepEqual(be.subarray(0, 4), le.subarray(0, 4));
-      const swapped = await collect(await tempFile(`be-${name.replace('/', '-')}`, be));
+      const swapped = await collect(await tempFile(`be-${name.replaceAll('/', '-')}`, be));
       const original = await collect(fixture(name));
       assert.equal(swapped.summary.error, null);
       assert.deepEqual(swapped.packets, original.packets);
@@ -108,7 +108,7 @@ describe('pcap', () => {
   });
 
   test('a sub-second field of 1e9 or more is carried into the seconds (timestamp_invalid_nano.pcap)', async () => {
-    const { summary, packets } = await collect(fixture('tcpdump/timestamp_invalid_nano.pcap'));
+    const { summary, packets } = await collect(fixture('tcpdump/tests/timestamp_invalid_nano.pcap'));
     assert.equal(summary.error, null);
     // Raw fields (sec, nsec) in the file: (1418145369, 0x3b9ac9ff), (1418145370, 0x3b9aca00 = 10^9),
     // (1418145370, 0x80000000 = 2147483648); tcpdump's .out flags the last two "(invalid ns)".
@@ -124,14 +124,14 @@ describe('pcap', () => {
   });
 
   test('a packet truncated at the IP layer is still a whole record (peafowl truncated_tcp.pcap)', async () => {
-    const { summary, packets } = await collect(fixture('peafowl/truncated_tcp.pcap'));
+    const { summary, packets } = await collect(fixture('peafowl/test/pcaps/L3/truncated_tcp.pcap'));
     assert.equal(summary.error, null);
     // MANIFEST (capinfos): 1 packet; tshark 4.0.17: 1139698883.483915000, 62/62 bytes.
     assert.deepEqual(packets.map((p) => [p.ts_sec, p.ts_nsec, p.wirelen, p.caplen]), [[1139698883, 483_915_000, 62, 62]]);
   });
 
   test('an absurd captured length is damage, after the packets before it (peafowl imap.cap)', async () => {
-    const path = fixture('peafowl/imap.cap');
+    const path = fixture('peafowl/test/pcaps/imap.cap');
     const { summary } = await collect(path);
     // capinfos/tshark 4.0.17: 8 packets, then "File has 1358954496-byte packet". The 9th record
     // starts at 24 + 8 * 16 + (74 + 60 + 54 + 135 + 54 + 72 + 184 + 89) = 874 (tshark cap_len).
@@ -146,8 +146,8 @@ describe('pcap', () => {
 
 describe('pcapng', () => {
   test('little- and big-endian sections: gopacket test001', async () => {
-    const le = await collect(fixture('gopacket/test001-le.pcapng'));
-    const be = await collect(fixture('gopacket/test001-be.pcapng'));
+    const le = await collect(fixture('gopacket/pcapgo/tests/le/test001.pcapng'));
+    const be = await collect(fixture('gopacket/pcapgo/tests/be/test001.pcapng'));
     for (const { summary, packets } of [le, be]) {
       assert.deepEqual(
         { ...summary, error: summary.error?.message ?? null },
@@ -163,7 +163,7 @@ describe('pcapng', () => {
   });
 
   test('multi-interface file with per-interface if_tsresol (zeek pcapng-multi-interface)', async () => {
-    const { summary, packets } = await collect(fixture('zeek/pcapng-multi-interface.pcapng'));
+    const { summary, packets } = await collect(fixture('zeek/testing/btest/Traces/pcapng-multi-interface.pcapng'));
     assert.equal(summary.error, null);
     assert.equal(summary.interfaces, 2);
     // tshark 4.0.17 frame.time_epoch, frame.len, frame.cap_len (interface 0: ns, interface 1: µs).
@@ -178,7 +178,7 @@ describe('pcapng', () => {
   });
 
   test('nanosecond timestamps beyond 2^53 units convert exactly (nDPI mysql.pcapng)', async () => {
-    const { summary, packets } = await collect(fixture('ndpi/mysql.pcapng'));
+    const { summary, packets } = await collect(fixture('ndpi/tests/cfgs/default/pcap/mysql.pcapng'));
     assert.equal(summary.error, null);
     assert.equal(summary.packets, 41); // MANIFEST
     // tshark 4.0.17: first and last frame.time_epoch / frame.len.
@@ -187,7 +187,7 @@ describe('pcapng', () => {
   });
 
   test('empty pcapng (SHB + IDB): no packets, no error', async () => {
-    const { summary } = await collect(fixture('tcpdump/empty.pcapng'));
+    const { summary } = await collect(fixture('tcpdump/tests/empty.pcapng'));
     assert.deepEqual(
       { ...summary, error: summary.error?.message ?? null },
       { format: 'pcapng', packets: 0, bytes_read: 48, interfaces: 1, error: null },
@@ -195,7 +195,7 @@ describe('pcapng', () => {
   });
 
   test('a section of version 2.0 stops reading with an error naming it (gopacket test901)', async () => {
-    const path = fixture('gopacket/test901.pcapng');
+    const path = fixture('gopacket/pcapgo/tests/le/test901.pcapng');
     const { summary, packets } = await collect(path);
     // gopacket: 1 packet then ErrNgVersionMismatch; tshark 4.0.17: 1 packet (1340954905.298858000,
     // 314 bytes) then "pcapng: unknown SHB version 2.0". The second SHB starts at 100 + 32 + 348 = 480.
@@ -393,7 +393,7 @@ describe('files cut short and other damage', () => {
   const recordOffset = (index: number): number => 24 + GET_CAPLENS.slice(0, index).reduce((n, c) => n + 16 + c, 0);
 
   test('pcap cut in the middle of a record: whole packets delivered, then the cut record', async () => {
-    const whole = readFileSync(fixture('zeek/get.pcap'));
+    const whole = readFileSync(fixture('zeek/testing/btest/Traces/http/get.pcap'));
     assert.equal(whole.length, recordOffset(14));
     const cut_record = 9; // the 10th packet
     for (const [name, cut_at] of [['body', recordOffset(cut_record) + 16 + 30], ['header', recordOffset(cut_record) + 7]] as const) {
@@ -415,7 +415,7 @@ describe('files cut short and other damage', () => {
 
   test('pcapng cut in the middle of a block', async () => {
     // gopacket test001-be: SHB 96 + IDB 52 bytes, then EPBs of 348, 376, 348, 376 bytes.
-    const whole = readFileSync(fixture('gopacket/test001-be.pcapng'));
+    const whole = readFileSync(fixture('gopacket/pcapgo/tests/be/test001.pcapng'));
     const { summary } = await collect(await tempFile('test001-be-cut.pcapng', whole.subarray(0, 1000)));
     assert.equal(summary.packets, 2);
     assert.equal(summary.error?.offset, 96 + 52 + 348 + 376);
@@ -423,7 +423,7 @@ describe('files cut short and other damage', () => {
   });
 
   test('a chunk smaller than one record gives the same packets as the default', async () => {
-    for (const name of ['zeek/get.pcap', 'ndpi/mysql.pcapng', 'zeek/pcapng-multi-interface.pcapng', 'gopacket/test001-be.pcapng']) {
+    for (const name of ['zeek/testing/btest/Traces/http/get.pcap', 'ndpi/tests/cfgs/default/pcap/mysql.pcapng', 'zeek/testing/btest/Traces/pcapng-multi-interface.pcapng', 'gopacket/pcapgo/tests/be/test001.pcapng']) {
       const small = await collect(fixture(name), { chunk_bytes: 64 });
       const usual = await collect(fixture(name));
       assert.deepEqual(small.summary, usual.summary, name);
@@ -451,8 +451,8 @@ describe('files cut short and other damage', () => {
   test('empty and too-short files are damage, not exceptions', async () => {
     for (const [name, bytes, reason] of [
       ['zero.pcap', Buffer.alloc(0), /empty/],
-      ['short.pcap', readFileSync(fixture('zeek/get.pcap')).subarray(0, 20), /pcap file header/],
-      ['short.pcapng', readFileSync(fixture('tcpdump/empty.pcapng')).subarray(0, 10), /block header/],
+      ['short.pcap', readFileSync(fixture('zeek/testing/btest/Traces/http/get.pcap')).subarray(0, 20), /pcap file header/],
+      ['short.pcapng', readFileSync(fixture('tcpdump/tests/empty.pcapng')).subarray(0, 10), /block header/],
     ] as const) {
       const { summary } = await collect(await tempFile(name, bytes));
       assert.equal(summary.error?.offset, 0, name);
@@ -466,7 +466,7 @@ describe('files cut short and other damage', () => {
       state = (state * 1103515245 + 12345) >>> 0;
       return state;
     };
-    for (const name of ['zeek/pcapng-multi-interface.pcapng', 'zeek/get.pcap', 'gopacket/test001-be.pcapng']) {
+    for (const name of ['zeek/testing/btest/Traces/pcapng-multi-interface.pcapng', 'zeek/testing/btest/Traces/http/get.pcap', 'gopacket/pcapgo/tests/be/test001.pcapng']) {
       const original = readFileSync(fixture(name));
       for (let round = 0; round < 40; round++) {
         const bytes = Buffer.from(original);
@@ -493,7 +493,7 @@ describe('files cut short and other damage', () => {
 
 describe('options', () => {
   test('on_progress reports growing offsets up to the file size', async () => {
-    const path = fixture('zeek/get.pcap');
+    const path = fixture('zeek/testing/btest/Traces/http/get.pcap');
     const size = readFileSync(path).length;
     const seen: Array<[number, number]> = [];
     await collect(path, { chunk_bytes: 1024, on_progress: (bytes_read, file_bytes) => seen.push([bytes_read, file_bytes]) });
@@ -504,7 +504,7 @@ describe('options', () => {
   });
 
   test('should_stop ends reading between chunks, without an error', async () => {
-    const path = fixture('zeek/get.pcap');
+    const path = fixture('zeek/testing/btest/Traces/http/get.pcap');
     let checks = 0;
     const { summary, packets } = await collect(path, { chunk_bytes: 256, should_stop: () => ++checks >= 2 });
     assert.equal(summary.error, null);
@@ -522,7 +522,7 @@ function recordEnd(pcap: Buffer, count: number): number {
 }
 
 describe('corpus', () => {
-  test('every capture in the shared corpus reads without throwing, with capinfos\' packet count', { skip: !existsSync(join(CORPUS, 'manifest.json')) && 'corpus not present' }, async () => {
+  test('every capture in the corpus reads without throwing, with capinfos\' packet count', async () => {
     interface ManifestEntry { file: string; packets?: string; readable_packets?: number; capinfos_error?: string }
     const manifest = JSON.parse(readFileSync(join(CORPUS, 'manifest.json'), 'utf8')) as ManifestEntry[];
     const by_file = new Map(manifest.map((e) => [e.file, e]));

@@ -6,7 +6,7 @@
  * decoder does not verify checksums.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -896,7 +896,7 @@ describe('statistics and robustness', () => {
 // ---------------------------------------------------------------------------------
 // A real capture: zeek's ipv6-fragmented-dns.pcap (see test/fixtures/PROVENANCE.md)
 
-const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/zeek/ipv6-fragmented-dns.pcap');
+const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/corpus/zeek/testing/btest/Traces/ipv6-fragmented-dns.pcap');
 
 /** Records of a classic little-endian microsecond pcap file: 24-byte header, 16-byte record headers. */
 function readPcap(file: string): { linktype: number; records: { ts_sec: number; ts_usec: number; data: Uint8Array; wirelen: number }[] } {
@@ -922,7 +922,7 @@ function udp6ChecksumOk(p: DecodedPacket, udp: Uint8Array): boolean {
   return sum === 0xffff;
 }
 
-describe('corpus: zeek ipv6-fragmented-dns.pcap', { skip: !existsSync(FIXTURE) && 'fixture not present' }, () => {
+describe('corpus: zeek ipv6-fragmented-dns.pcap', () => {
   it('reassembles the 3-fragment DNS response; the lone last fragment of the other stays pending', () => {
     const { linktype, records } = readPcap(FIXTURE);
     assert.equal(linktype, LinkType.ETHERNET);
