@@ -300,7 +300,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
       let maybe: Analyzer | null = null;
       for (const a of ANALYZERS) {
         if (!a.transports.includes(transport)) continue;
-        const verdict = a.probe(transport, known_from_client, buf, off, len);
+        const verdict = a.probe(transport, known_from_client, buf, off, len, pkt.src_port, pkt.dst_port);
         if (verdict === Probe.YES) {
           chosen = a;
           break;

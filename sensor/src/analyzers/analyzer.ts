@@ -69,7 +69,7 @@ export interface Analyzer {
    * Looks at the first payload of a flow and says whether it is this protocol.
    * `from_client` is null when the roles are not known yet.
    */
-  probe(transport: 'tcp' | 'udp', from_client: boolean | null, buf: Uint8Array, off: number, len: number): number;
+  probe(transport: 'tcp' | 'udp', from_client: boolean | null, buf: Uint8Array, off: number, len: number, src_port: number, dst_port: number): number;
   /** Which side sent this first payload, when the payload tells (a request line, a DNS QR bit); null otherwise. */
   fromClient(transport: 'tcp' | 'udp', buf: Uint8Array, off: number, len: number): boolean | null;
   /** state for one conversation */

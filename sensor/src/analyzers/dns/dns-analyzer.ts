@@ -241,11 +241,15 @@ function looksLikeDns(transport: 'tcp' | 'udp', buf: Uint8Array, off: number, le
   return parseDnsMessage(buf, off, len);
 }
 
+/** NetBIOS name and datagram services use DNS's message format (RFC 1002 §4.2) but are not DNS. */
+const NETBIOS_PORTS = [137, 138];
+
 export const dnsAnalyzer: Analyzer = {
   id: 'dns',
   transports: ['udp', 'tcp'],
   default_ports: [53, 5353, 5355],
-  probe(transport, _from_client, buf, off, len) {
+  probe(transport, _from_client, buf, off, len, src_port, dst_port) {
+    if (NETBIOS_PORTS.includes(src_port) || NETBIOS_PORTS.includes(dst_port)) return Probe.NO;
     const msg = looksLikeDns(transport, buf, off, len);
     if (msg === null) return Probe.NO;
     // One question and a known class of opcode: as sure as a payload test gets.
