@@ -40,15 +40,33 @@ function isRequestStart(buf: Uint8Array, off: number, len: number): boolean {
   return false;
 }
 
-/** Whether the request line in head[0, head_len) + buf[from, to) names a protocol version ("HTTP/"). */
+/**
+ * Whether the request line in head[0, head_len) + buf[from, to) ends with a protocol
+ * version (" HTTP/x.y", RFC 9112 §3); without one it is an HTTP/0.9 simple request.
+ */
 function hasVersion(head: Uint8Array, head_len: number, buf: Uint8Array, from: number, to: number): boolean {
-  const line = Buffer.concat([head.subarray(0, head_len), buf.subarray(from, to)]).toString('latin1');
-  return / HTTP\/\d/.test(line);
+  let n = head_len + (to - from);
+  const at = (k: number): number => (k < head_len ? head[k]! : buf[from + k - head_len]!);
+  if (n > 0 && at(n - 1) === CR) n--;
+  if (n < 9) return false;
+  for (let i = 0; i < VERSION_PREFIX.length; i++) if (at(n - 9 + i) !== VERSION_PREFIX[i]) return false;
+  return true;
 }
 
 function isResponseStart(buf: Uint8Array, off: number, len: number): boolean {
   return startsWith(buf, off, len, HTTP_SLASH);
 }
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HTAB = 0x09;
+const VERSION_PREFIX = Buffer.from(' HTTP/', 'latin1');
+const CONTENT_LENGTH = Buffer.from('content-length', 'latin1');
+const TRANSFER_ENCODING = Buffer.from('transfer-encoding', 'latin1');
+const EXPECT = Buffer.from('expect', 'latin1');
+const CHUNKED = Buffer.from('chunked', 'latin1');
+const CONTINUE_100 = Buffer.from('100-continue', 'latin1');
 
 /** Parsed head of a message: only what delimiting and naming need. */
 interface Head {
@@ -64,42 +82,114 @@ interface Head {
   malformed: boolean;
 }
 
-function parseHead(text: string, is_request: boolean): Head {
-  const head: Head = { method: '', path: '', status: -1, content_length: -1, chunked: false, expect_continue: false, http10: false, http09: false, malformed: false };
-  const lines = text.split(/\r?\n/);
-  const start = lines[0] ?? '';
-  const parts = start.split(' ');
-  if (is_request) {
-    head.method = parts[0] ?? '';
-    const target = parts[1] ?? '';
-    const q = target.indexOf('?');
-    head.path = (q >= 0 ? target.slice(0, q) : target).slice(0, MAX_SUBJECT_PATH);
-    head.http10 = (parts[2] ?? '') === 'HTTP/1.0';
-    head.http09 = parts.length === 2 && head.method === 'GET';
-    if (!head.http09 && (parts.length < 3 || !/^HTTP\/1\.[01]$/.test(parts[2] ?? ''))) head.malformed = true;
-  } else {
-    head.http10 = parts[0] === 'HTTP/1.0';
-    head.status = /^\d{3}$/.test(parts[1] ?? '') ? Number(parts[1]) : -1;
-    if (head.status < 0) head.malformed = true;
+function indexOfByte(b: Uint8Array, c: number, from: number, to: number): number {
+  for (let i = from; i < to; i++) if (b[i] === c) return i;
+  return -1;
+}
+
+/** Case-insensitive field name at b[p] followed by ':' (no space before the colon, RFC 9112 §5.1); returns the index after ':' or -1. */
+function fieldValueStart(b: Uint8Array, p: number, end: number, lower_name: Uint8Array): number {
+  if (end - p <= lower_name.length) return -1;
+  for (let i = 0; i < lower_name.length; i++) if ((b[p + i]! | 0x20) !== lower_name[i]) return -1;
+  return b[p + lower_name.length] === 0x3a ? p + lower_name.length + 1 : -1;
+}
+
+/** The value [from, to) without optional whitespace around it (RFC 9110 §5.6.3). */
+function trim(b: Uint8Array, from: number, to: number): [number, number] {
+  while (from < to && (b[from] === SP || b[from] === HTAB)) from++;
+  while (to > from && (b[to - 1] === SP || b[to - 1] === HTAB)) to--;
+  return [from, to];
+}
+
+function equalsIgnoreCase(b: Uint8Array, from: number, to: number, lower: Uint8Array): boolean {
+  if (to - from !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) if ((b[from + i]! | 0x20) !== lower[i]) return false;
+  return true;
+}
+
+function methodName(b: Uint8Array, from: number, to: number): string {
+  for (let m = 0; m < METHODS.length; m++) {
+    const bytes = METHOD_BYTES[m]!;
+    if (to - from === bytes.length - 1 && startsWith(b, from, to - from + 1, bytes)) return METHODS[m]!;
   }
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    if (name === 'content-length') {
-      const n = /^\d+$/.test(value) ? Number(value) : NaN;
-      if (Number.isFinite(n)) head.content_length = n;
-      else head.malformed = true;
-    } else if (name === 'transfer-encoding') {
-      // RFC 9112 §6.1: chunked must be the final coding
-      if (/(^|,)\s*chunked\s*$/i.test(value)) head.chunked = true;
-    } else if (name === 'expect') {
-      if (value.toLowerCase() === '100-continue') head.expect_continue = true;
+  return Buffer.from(b.buffer, b.byteOffset + from, Math.min(to - from, 32)).toString('latin1');
+}
+
+/**
+ * Parses a message head (start line and header fields, RFC 9112 §2-§6) straight from
+ * its bytes; only the path of a request becomes a new string.
+ */
+function parseHead(b: Uint8Array, len: number, is_request: boolean, head: Head): void {
+  head.method = '';
+  head.path = '';
+  head.status = -1;
+  head.content_length = -1;
+  head.chunked = false;
+  head.expect_continue = false;
+  head.http10 = false;
+  head.http09 = false;
+  head.malformed = false;
+  let eol = indexOfByte(b, LF, 0, len);
+  if (eol < 0) eol = len;
+  let le = eol > 0 && b[eol - 1] === CR ? eol - 1 : eol;
+  if (is_request) {
+    const sp1 = indexOfByte(b, SP, 0, le);
+    if (sp1 <= 0) {
+      head.malformed = true;
+      return;
+    }
+    head.method = methodName(b, 0, sp1);
+    const sp2 = indexOfByte(b, SP, sp1 + 1, le);
+    const target_end = sp2 < 0 ? le : sp2;
+    const q = indexOfByte(b, 0x3f /* ? */, sp1 + 1, target_end);
+    const path_end = Math.min(q < 0 ? target_end : q, sp1 + 1 + MAX_SUBJECT_PATH);
+    head.path = Buffer.from(b.buffer, b.byteOffset + sp1 + 1, path_end - sp1 - 1).toString('latin1');
+    if (sp2 < 0) {
+      head.http09 = head.method === 'GET';
+      head.malformed = !head.http09;
+    } else if (le - sp2 === 9 && b[sp2 + 6] === 0x31 /* 1 */ && b[sp2 + 7] === 0x2e && (b[sp2 + 8] === 0x30 || b[sp2 + 8] === 0x31)) {
+      head.http10 = b[sp2 + 8] === 0x30;
+    } else head.malformed = true;
+  } else {
+    // "HTTP/1.x NNN reason"
+    const d0 = b[9]! - 0x30, d1 = b[10]! - 0x30, d2 = b[11]! - 0x30;
+    if (le >= 12 && b[8] === SP && d0 >= 0 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9) {
+      head.status = d0 * 100 + d1 * 10 + d2;
+      head.http10 = b[7] === 0x30;
+    } else head.malformed = true;
+  }
+  for (let p = eol + 1; p < len; p = eol + 1) {
+    eol = indexOfByte(b, LF, p, len);
+    if (eol < 0) eol = len;
+    le = eol > p && b[eol - 1] === CR ? eol - 1 : eol;
+    if (le === p) break; // the blank line
+    const c = b[p]! | 0x20;
+    let v: number;
+    if (c === 0x63 /* c */ && (v = fieldValueStart(b, p, le, CONTENT_LENGTH)) >= 0) {
+      const [from, to] = trim(b, v, le);
+      let n = 0;
+      for (let i = from; i < to; i++) {
+        const d = b[i]! - 0x30;
+        if (d < 0 || d > 9) {
+          n = -1;
+          break;
+        }
+        n = n * 10 + d;
+      }
+      if (n < 0 || from === to) head.malformed = true;
+      else head.content_length = n;
+    } else if (c === 0x74 /* t */ && (v = fieldValueStart(b, p, le, TRANSFER_ENCODING)) >= 0) {
+      // RFC 9112 §6.1: chunked, when present, is the final coding.
+      const [from, to] = trim(b, v, le);
+      if (to - from >= CHUNKED.length && equalsIgnoreCase(b, to - CHUNKED.length, to, CHUNKED)) {
+        const before = to - CHUNKED.length - 1;
+        if (before < from || b[before] === 0x2c || b[before] === SP || b[before] === HTAB) head.chunked = true;
+      }
+    } else if (c === 0x65 /* e */ && (v = fieldValueStart(b, p, le, EXPECT)) >= 0) {
+      const [from, to] = trim(b, v, le);
+      if (equalsIgnoreCase(b, from, to, CONTINUE_100)) head.expect_continue = true;
     }
   }
-  return head;
 }
 
 /** One direction's message framing (RFC 9112). */
@@ -117,6 +207,8 @@ class Framer {
   interim = false;
   /** the start line of the current head has ended */
   line_ended = false;
+  /** the last parsed head (reused) */
+  readonly head: Head = { method: '', path: '', status: -1, content_length: -1, chunked: false, expect_continue: false, http10: false, http09: false, malformed: false };
 
   appendHead(buf: Uint8Array, off: number, n: number): boolean {
     if (this.head_len + n > MAX_HEAD_BYTES) return false;
@@ -268,9 +360,9 @@ export class HttpSession implements AnalyzerSession {
   }
 
   private headDone(f: Framer, from_client: boolean): void {
-    const text = Buffer.from(f.head_bytes.buffer, f.head_bytes.byteOffset, f.head_len).toString('latin1');
+    const head = f.head;
+    parseHead(f.head_bytes, f.head_len, from_client, head);
     f.head_len = 0;
-    const head = parseHead(text, from_client);
     const tx = f.tx;
     if (head.malformed) {
       this.ctx.count(from_client ? 'http_malformed_request' : 'http_malformed_response');
