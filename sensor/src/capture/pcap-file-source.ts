@@ -91,7 +91,11 @@ export async function readCaptureFile(path: string, sink: PacketSink, options: R
       throw ioError(path, 0, err);
     }
     const reader = new ChunkReader(path, handle, file_bytes, chunkBytes(options.chunk_bytes));
-    return await readFormat(path, reader, sink, options);
+    try {
+      return await readFormat(path, reader, sink, options);
+    } finally {
+      await reader.settle();
+    }
   } finally {
     await handle.close().catch(() => undefined);
   }
@@ -553,6 +557,11 @@ class ChunkReader {
    */
   async refill(need_bytes: number): Promise<boolean> {
     if (this.end - this.pos >= need_bytes) return true;
+    if (this.pending !== null && (await this.takePrefetched(need_bytes))) {
+      this.prefetch();
+      return true;
+    }
+    await this.settle();
     if (this.pos > 0) {
       this.buf.copyWithin(0, this.pos, this.end);
       this.base += this.pos;
@@ -577,7 +586,73 @@ class ChunkReader {
         return false;
       }
     }
+    if (this.end >= need_bytes) this.prefetch();
     return this.end >= need_bytes;
+  }
+
+  /** Waits for a read ahead still in flight (before the file is closed or the buffers reused). */
+  async settle(): Promise<void> {
+    if (this.pending === null) return;
+    const pending = this.pending;
+    this.pending = null;
+    // The bytes read ahead (or its error) are dropped; the slow path reads them again.
+    await pending;
+  }
+
+  // ---- read-ahead: the next chunk is read on libuv's thread pool while this one is parsed
+
+  /** bytes kept free at the start of the spare buffer for the unparsed tail of the current one */
+  private static readonly TAIL_ROOM = 256 * 1024;
+  private spare: Uint8Array | null = null;
+  private pending: Promise<number | CaptureError> | null = null;
+  /** file offset the read-ahead started at */
+  private pending_offset = 0;
+
+  private prefetch(): void {
+    if (this.eof || this.pending !== null) return;
+    const offset = this.base + this.end;
+    if (offset >= this.file_bytes) return;
+    const room = ChunkReader.TAIL_ROOM;
+    if (this.spare === null || this.spare.length !== this.buf.length) {
+      if (this.buf.length <= room * 2) return; // small buffers: not worth it
+      this.spare = new Uint8Array(this.buf.length);
+    }
+    const spare = this.spare;
+    this.pending_offset = offset;
+    this.pending = this.handle.read(spare, room, spare.length - room, offset).then(
+      (r) => r.bytesRead,
+      (err: unknown) => ioError(this.path, offset, err),
+    );
+  }
+
+  /**
+   * Swaps in the buffer read ahead, with the current tail moved in front of it.
+   * False (nothing changed but the read-ahead consumed) when that cannot give `need_bytes`.
+   */
+  private async takePrefetched(need_bytes: number): Promise<boolean> {
+    const room = ChunkReader.TAIL_ROOM;
+    const tail = this.end - this.pos;
+    const result = await this.pending!;
+    this.pending = null;
+    if (result instanceof CaptureError) {
+      this.read_error = result;
+      return false;
+    }
+    const spare = this.spare!;
+    if (tail > room || this.pending_offset !== this.base + this.end || need_bytes > tail + result) {
+      // Cannot use it as it is: give the slow path a clean start at the same place.
+      return false;
+    }
+    spare.set(this.buf.subarray(this.pos, this.end), room - tail);
+    const old = this.buf;
+    this.base += this.pos - (room - tail);
+    this.buf = spare;
+    this.view = new DataView(spare.buffer);
+    this.spare = old;
+    this.pos = room - tail;
+    this.end = room + result;
+    if (result === 0) this.eof = true;
+    return this.end - this.pos >= need_bytes;
   }
 }
 

@@ -46,11 +46,15 @@ function isRequestStart(buf: Uint8Array, off: number, len: number): boolean {
  */
 function hasVersion(head: Uint8Array, head_len: number, buf: Uint8Array, from: number, to: number): boolean {
   let n = head_len + (to - from);
-  const at = (k: number): number => (k < head_len ? head[k]! : buf[from + k - head_len]!);
-  if (n > 0 && at(n - 1) === CR) n--;
+  if (n > 0 && byteAt(head, head_len, buf, from, n - 1) === CR) n--;
   if (n < 9) return false;
-  for (let i = 0; i < VERSION_PREFIX.length; i++) if (at(n - 9 + i) !== VERSION_PREFIX[i]) return false;
+  for (let i = 0; i < VERSION_PREFIX.length; i++) if (byteAt(head, head_len, buf, from, n - 9 + i) !== VERSION_PREFIX[i]) return false;
   return true;
+}
+
+/** Byte k of head[0, head_len) followed by buf[from, …). */
+function byteAt(head: Uint8Array, head_len: number, buf: Uint8Array, from: number, k: number): number {
+  return k < head_len ? head[k]! : buf[from + k - head_len]!;
 }
 
 function isResponseStart(buf: Uint8Array, off: number, len: number): boolean {
@@ -83,8 +87,8 @@ interface Head {
 }
 
 function indexOfByte(b: Uint8Array, c: number, from: number, to: number): number {
-  for (let i = from; i < to; i++) if (b[i] === c) return i;
-  return -1;
+  const i = b.indexOf(c, from);
+  return i >= 0 && i < to ? i : -1;
 }
 
 /** Case-insensitive field name at b[p] followed by ':' (no space before the colon, RFC 9112 §5.1); returns the index after ':' or -1. */
@@ -207,6 +211,8 @@ class Framer {
   interim = false;
   /** the start line of the current head has ended */
   line_ended = false;
+  /** bytes of the current head line seen in earlier segments */
+  line_bytes = 0;
   /** the last parsed head (reused) */
   readonly head: Head = { method: '', path: '', status: -1, content_length: -1, chunked: false, expect_continue: false, http10: false, http09: false, malformed: false };
 
@@ -326,34 +332,39 @@ export class HttpSession implements AnalyzerSession {
         f.interim = end - pos >= 10 && buf[pos + 9] === 0x31 /* '1' */;
       }
     }
-    // Find the blank line that ends the head, possibly straddling segments.
-    let i = pos;
+    // Find the blank line that ends the head, line by line (indexOf is native), possibly
+    // straddling segments: `line_bytes` carries the length of a line cut by a segment end.
     let found = -1;
-    const hb = f.head_bytes;
-    let prev1 = f.head_len > 0 ? hb[f.head_len - 1]! : -1;
-    let prev2 = f.head_len > 1 ? hb[f.head_len - 2]! : -1;
-    let prev3 = f.head_len > 2 ? hb[f.head_len - 3]! : -1;
-    for (; i < end; i++) {
-      const c = buf[i]!;
-      if (c === 0x0a && (prev1 === 0x0a || (prev1 === 0x0d && prev2 === 0x0a) || (prev1 === 0x0d && prev2 === 0x0a && prev3 === 0x0d))) {
-        found = i;
+    let i = pos;
+    while (i < end) {
+      const lf = buf.indexOf(LF, i);
+      if (lf < 0 || lf >= end) {
+        f.line_bytes += end - i;
         break;
       }
-      if (c === 0x0a && from_client && !f.line_ended) {
-        f.line_ended = true;
-        // A request line without a version is an HTTP/0.9 simple request: the line is the whole request.
-        if (!hasVersion(f.head_bytes, f.head_len, buf, pos, i)) {
-          found = i;
+      const line = f.line_bytes + (lf - i);
+      f.line_bytes = 0;
+      // An empty line, or one holding only CR, ends the head (RFC 9112 §2.1; bare LF tolerated, §2.2).
+      const last = lf > pos ? buf[lf - 1]! : f.head_len > 0 ? f.head_bytes[f.head_len - 1]! : -1;
+      if (line === 0 || (line === 1 && last === CR)) {
+        if (f.line_ended) {
+          found = lf;
           break;
         }
+      } else if (!f.line_ended && from_client && !hasVersion(f.head_bytes, f.head_len, buf, pos, lf)) {
+        // A request line without a version is an HTTP/0.9 simple request: the line is the whole request.
+        found = lf;
+        break;
       }
-      prev3 = prev2; prev2 = prev1; prev1 = c;
+      f.line_ended = true;
+      i = lf + 1;
     }
     const n = (found >= 0 ? found + 1 : end) - pos;
     if (!f.appendHead(buf, pos, n)) return this.lose(f, from_client, n, 'http_head_too_long');
     this.report(f, from_client, n);
     if (found >= 0) {
       f.line_ended = false;
+      f.line_bytes = 0;
       this.headDone(f, from_client);
     }
     return n;
