@@ -452,6 +452,6 @@ export class Conversation implements AnalyzerContext {
       if (done) this.owner.emitTransaction(tx, this);
       else open[w++] = tx;
     }
-    open.length = w;
+    if (w !== open.length) open.length = w;
   }
 }
