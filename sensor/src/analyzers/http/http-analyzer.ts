@@ -196,10 +196,13 @@ function parseHead(b: Uint8Array, len: number, is_request: boolean, head: Head):
   }
 }
 
+const NO_BYTES = new Uint8Array(0);
+
 /** One direction's message framing (RFC 9112). */
 class Framer {
   state = State.HEAD;
-  head_bytes = new Uint8Array(1024);
+  /** the head being collected; allocated at the first message (most connections carry few) */
+  head_bytes: Uint8Array = NO_BYTES;
   head_len = 0;
   /** bytes left in the body or the current chunk */
   remaining = 0;
@@ -219,7 +222,7 @@ class Framer {
   appendHead(buf: Uint8Array, off: number, n: number): boolean {
     if (this.head_len + n > MAX_HEAD_BYTES) return false;
     if (this.head_len + n > this.head_bytes.length) {
-      let size = this.head_bytes.length * 2;
+      let size = Math.max(512, this.head_bytes.length * 2);
       while (size < this.head_len + n) size *= 2;
       const grown = new Uint8Array(Math.min(size, MAX_HEAD_BYTES));
       grown.set(this.head_bytes.subarray(0, this.head_len));
