@@ -24,6 +24,14 @@ export interface AnalyzerContext {
   abandon(tx: Transaction, note: string): void;
   /** a retransmitted request (DNS): timing restarts from the current packet, as tshark's dns.time does */
   restartRequest(tx: Transaction): void;
+  /** An opaque mark of the current packet, for `startedAt` when a message turns out to have begun in it. */
+  packetMark(): number;
+  /**
+   * The request (or response) of `tx` began in the packet marked `mark`, earlier than
+   * the packet where the analyzer could tell which transaction it was (a DNS-over-TCP
+   * length prefix that came alone).
+   */
+  startedAt(tx: Transaction, mark: number, request: boolean): void;
   /** the oldest transaction still waiting for (the rest of) its response, or null */
   oldestAwaitingResponse(): Transaction | null;
   /** count an anomaly of this conversation in the statistics (e.g. `http_unmatched_response`) */

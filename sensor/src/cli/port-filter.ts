@@ -37,8 +37,9 @@ export function parsePortFilter(expression: string): PortFilter {
       return (t, s, d) => (proto === 0 || t === proto) && (s === p || d === p);
     }
     if (word === 'portrange') {
-      const m = /^(\d+)-(\d+)$/.exec(words[i++] ?? '');
-      if (m === null) fail('expected N-M after "portrange"');
+      const range = words[i++];
+      const m = /^(\d+)-(\d+)$/.exec(range ?? '');
+      if (m === null) fail(`expected N-M after "portrange", got "${range ?? 'end of filter'}"`);
       const lo = Number(m![1]), hi = Number(m![2]);
       return (t, s, d) => (proto === 0 || t === proto) && ((s >= lo && s <= hi) || (d >= lo && d <= hi));
     }

@@ -30,6 +30,8 @@ interface HeldSegment {
   bytes: Uint8Array;
   ts_ns: number;
   fin: boolean;
+  /** the conversation's packet counter of the packet that carried it */
+  pkt: number;
 }
 
 /** One direction of a TCP conversation: how its sequence space maps onto the byte stream. */
@@ -44,6 +46,8 @@ class Stream {
   held_bytes = 0;
   /** highest stream offset the peer has acknowledged (may pass `delivered` when the capture lost data) */
   acked_off = -1;
+  /** time of the ACK that brought `acked_off` to its value */
+  acked_ts_ns = NaN;
   /** a data→ACK round-trip sample in flight: its end sequence number and send time */
   sample_end_seq = 0;
   sample_ts_ns = NaN;
@@ -261,8 +265,22 @@ export class Conversation implements AnalyzerContext {
         if (this.cur_pkt_payload > tx.server_pkt_bytes_max) tx.server_pkt_bytes_max = this.cur_pkt_payload;
       }
       tx.rsp_end_off = this.cursor + n;
-      // New response bytes are not acknowledged yet.
-      tx.rsp_acked_ns = NaN;
+      const srv = this.streams[1];
+      if (srv.acked_off > tx.acked_off) {
+        // Bytes the client had acknowledged before the capture delivered them (a hole filled late).
+        const lo = Math.max(tx.acked_off, tx.rsp_start_off);
+        const hi = Math.min(srv.acked_off, tx.rsp_end_off);
+        if (hi > lo) {
+          tx.bytes_acked += hi - lo;
+          tx.acked_off = hi;
+          if (tx.last_ack_ts_ns !== srv.acked_ts_ns) {
+            tx.client_acks++;
+            tx.last_ack_ts_ns = srv.acked_ts_ns;
+          }
+        }
+      }
+      if (srv.acked_off < tx.rsp_end_off) tx.rsp_acked_ns = NaN; // new bytes, not acknowledged yet
+      else if (Number.isNaN(tx.rsp_acked_ns)) tx.rsp_acked_ns = srv.acked_ts_ns;
     }
     this.cursor += n;
   }
@@ -281,6 +299,16 @@ export class Conversation implements AnalyzerContext {
     tx.note(note);
   }
 
+  packetMark(): number {
+    return this.cur_ts_ns;
+  }
+
+  startedAt(tx: Transaction, mark: number, request: boolean): void {
+    if (request) {
+      if (mark < tx.req_first_ns) tx.req_first_ns = mark;
+    } else if (mark < tx.rsp_first_ns) tx.rsp_first_ns = mark;
+  }
+
   oldestAwaitingResponse(): Transaction | null {
     for (const tx of this.open) if (!tx.complete) return tx;
     return null;
@@ -295,9 +323,9 @@ export class Conversation implements AnalyzerContext {
   /** stream offset of the byte the analyzer is looking at */
   private cursor = 0;
 
-  private deliverBytes(from_client: boolean, s: Stream, buf: Uint8Array, off: number, avail: number, wire: number, ts_ns: number): void {
+  private deliverBytes(from_client: boolean, s: Stream, buf: Uint8Array, off: number, avail: number, wire: number, ts_ns: number, pkt = this.packet_counter): void {
     this.cur_ts_ns = ts_ns;
-    this.cur_pkt = this.packet_counter;
+    this.cur_pkt = pkt;
     this.cur_pkt_payload = wire;
     if (avail > 0) {
       this.cursor = s.delivered;
@@ -352,7 +380,7 @@ export class Conversation implements AnalyzerContext {
     this.count('tcp_out_of_order');
     const off = s.delivered + rel;
     const bytes = pkt.payload_buf.slice(pkt.payload_off, pkt.payload_off + pkt.payload_len);
-    const seg: HeldSegment = { off, bytes, ts_ns, fin };
+    const seg: HeldSegment = { off, bytes, ts_ns, fin, pkt: this.packet_counter };
     if (s.held === null) s.held = [];
     let i = s.held.length;
     while (i > 0 && s.held[i - 1]!.off > off) i--;
@@ -374,7 +402,7 @@ export class Conversation implements AnalyzerContext {
       s.held_bytes -= seg.bytes.length;
       const skip = s.delivered - seg.off;
       if (skip < seg.bytes.length) {
-        this.deliverBytes(from_client, s, seg.bytes, skip, seg.bytes.length - skip, seg.bytes.length - skip, seg.ts_ns);
+        this.deliverBytes(from_client, s, seg.bytes, skip, seg.bytes.length - skip, seg.bytes.length - skip, seg.ts_ns, seg.pkt);
       }
       if (seg.fin) this.endStream(from_client, s);
     }
@@ -411,6 +439,7 @@ export class Conversation implements AnalyzerContext {
     const ack_off = peer.delivered + ((ack - peer.next_seq) | 0);
     if (ack_off <= peer.acked_off) return;
     peer.acked_off = ack_off;
+    peer.acked_ts_ns = ts_ns;
     // Round-trip sample (Karn: only segments sent once, RFC 6298 §3).
     if (!Number.isNaN(peer.sample_ts_ns) && ((ack - peer.sample_end_seq) | 0) >= 0) {
       const sample = ts_ns - peer.sample_ts_ns;
@@ -430,6 +459,7 @@ export class Conversation implements AnalyzerContext {
       const hi = Math.min(ack_off, tx.rsp_end_off);
       if (hi > lo) {
         tx.client_acks++;
+        tx.last_ack_ts_ns = ts_ns;
         tx.bytes_acked += hi - lo;
       }
       if (ack_off > tx.acked_off) tx.acked_off = Math.min(ack_off, tx.rsp_end_off);

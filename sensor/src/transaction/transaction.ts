@@ -52,6 +52,8 @@ export class Transaction {
   rsp_end_off = -1;
   /** highest server stream offset the client has acknowledged within this response */
   acked_off = -1;
+  /** time of the last client ACK counted in `client_acks` */
+  last_ack_ts_ns = NaN;
   /** the response is complete (its end is known) */
   complete = false;
   /** an interim (1xx) answer was seen */

@@ -97,6 +97,7 @@ export class DnsSession implements AnalyzerSession {
     while (pos < end) {
       if (f.need_length > 0) {
         // Two-byte length prefix (RFC 1035 §4.2.2), possibly split.
+        if (f.need_length === 2) f.start_mark = this.ctx.packetMark();
         f.length = (f.length << 8) | buf[pos]!;
         f.need_length--;
         pos++;
@@ -117,10 +118,12 @@ export class DnsSession implements AnalyzerSession {
       if (f.remaining === f.length) {
         // First bytes of the message: decide what it is now, so timing starts at this packet.
         f.tx = this.onMessageStart(buf, pos, n, f.length, from_client);
-        // The 2-byte prefix was counted before the transaction was known.
+        // The 2-byte prefix was seen before the transaction was known: count it, and its packet.
         if (f.tx !== null) {
-          if (from_client) f.tx.request_bytes += 2;
+          const request = from_client;
+          if (request) f.tx.request_bytes += 2;
           else f.tx.response_bytes += 2;
+          this.ctx.startedAt(f.tx, f.start_mark, request);
         }
       } else this.reportFrame(f, from_client, n);
       f.remaining -= n;
@@ -224,6 +227,8 @@ export class DnsSession implements AnalyzerSession {
 
 class TcpFrame {
   need_length = 2;
+  /** packet mark of the message's first prefix byte */
+  start_mark = 0;
   length = 0;
   remaining = 0;
   kept = 0;
@@ -251,7 +256,8 @@ export const dnsAnalyzer: Analyzer = {
   probe(transport, _from_client, buf, off, len, src_port, dst_port) {
     if (NETBIOS_PORTS.includes(src_port) || NETBIOS_PORTS.includes(dst_port)) return Probe.NO;
     const msg = looksLikeDns(transport, buf, off, len);
-    if (msg === null) return Probe.NO;
+    // Over TCP the 2-byte length prefix may come alone: too short to tell is not a no (MAYBE counts on DNS ports only).
+    if (msg === null) return transport === 'tcp' && len < 14 ? Probe.MAYBE : Probe.NO;
     // One question and a known class of opcode: as sure as a payload test gets.
     return msg.qdcount === 1 && msg.qtype !== 0 ? Probe.YES : Probe.MAYBE;
   },

@@ -325,7 +325,11 @@ export class HttpSession implements AnalyzerSession {
           f.state = State.UNTIL_CLOSE;
           return 0;
         }
-        if (!isResponseStart(buf, pos, end - pos)) return this.lose(f, from_client, end - pos, 'http_not_a_response');
+        if (!isResponseStart(buf, pos, end - pos)) {
+          // Not a status line, but still the answer to the oldest request: give that one up.
+          f.tx = waiting;
+          return this.lose(f, from_client, end - pos, 'http_not_a_response');
+        }
         const tx = waiting;
         if (tx === null) {
           this.ctx.count('http_unmatched_response');
