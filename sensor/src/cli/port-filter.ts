@@ -40,7 +40,9 @@ export function parsePortFilter(expression: string): PortFilter {
       const range = words[i++];
       const m = /^(\d+)-(\d+)$/.exec(range ?? '');
       if (m === null) fail(`expected N-M after "portrange", got "${range ?? 'end of filter'}"`);
-      const lo = Number(m![1]), hi = Number(m![2]);
+      let lo = Number(m![1]), hi = Number(m![2]);
+      if (lo > 65535 || hi > 65535) fail(`port range "${range}" goes past 65535`);
+      if (lo > hi) [lo, hi] = [hi, lo]; // as libpcap does
       return (t, s, d) => (proto === 0 || t === proto) && ((s >= lo && s <= hi) || (d >= lo && d <= hi));
     }
     return fail(`did not understand "${w ?? 'end of filter'}"`);

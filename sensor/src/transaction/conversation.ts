@@ -90,6 +90,9 @@ export class Conversation implements AnalyzerContext {
   private cur_pkt = 0;
   private cur_pkt_payload = 0;
   private packet_counter = 0;
+  /** scaled advertised window of the current TCP packet (-1: SYN, RST or UDP) and its direction */
+  private cur_win = -1;
+  private cur_from_client = false;
   private finished = false;
 
   constructor(owner: ConversationOwner, limits: ConversationLimits, slot: number, base_sec: number,
@@ -125,6 +128,8 @@ export class Conversation implements AnalyzerContext {
     const peer = this.streams[d ^ 1];
     const flags = pkt.tcp_flags;
 
+    this.cur_win = (flags & (TcpFlag.SYN | TcpFlag.RST)) === 0 ? pkt.window << s.win_shift : -1;
+    this.cur_from_client = from_client;
     if ((flags & TcpFlag.SYN) === 0) this.noteWindow(from_client, s, pkt.window << s.win_shift, (flags & TcpFlag.RST) !== 0);
     if ((flags & TcpFlag.ACK) !== 0 && peer.started) this.onAck(from_client, peer, pkt.ack, ts_ns);
 
@@ -179,6 +184,7 @@ export class Conversation implements AnalyzerContext {
   onUdp(from_client: boolean, pkt: DecodedPacket, ts_ns: number): void {
     if (this.finished) return;
     this.packet_counter++;
+    this.cur_win = -1;
     this.cur_ts_ns = ts_ns;
     this.cur_pkt = this.packet_counter;
     this.cur_pkt_payload = pkt.payload_len;
@@ -222,6 +228,11 @@ export class Conversation implements AnalyzerContext {
     const tx = new Transaction(protocol);
     tx.req_first_ns = this.cur_ts_ns;
     tx.req_last_ns = this.cur_ts_ns;
+    if (this.cur_from_client && this.cur_win >= 0) {
+      // The window of the packet that opens the request (noted before the transaction existed).
+      tx.client_win_min = this.cur_win;
+      tx.client_win_last = this.cur_win;
+    }
     if (this.open.length >= this.limits.max_open_transactions) {
       const oldest = this.open.shift()!;
       oldest.setOutcome('timeout');
