@@ -40,23 +40,6 @@ function isRequestStart(buf: Uint8Array, off: number, len: number): boolean {
   return false;
 }
 
-/**
- * Whether the request line in head[0, head_len) + buf[from, to) ends with a protocol
- * version (" HTTP/x.y", RFC 9112 §3); without one it is an HTTP/0.9 simple request.
- */
-function hasVersion(head: Uint8Array, head_len: number, buf: Uint8Array, from: number, to: number): boolean {
-  let n = head_len + (to - from);
-  if (n > 0 && byteAt(head, head_len, buf, from, n - 1) === CR) n--;
-  if (n < 9) return false;
-  for (let i = 0; i < VERSION_PREFIX.length; i++) if (byteAt(head, head_len, buf, from, n - 9 + i) !== VERSION_PREFIX[i]) return false;
-  return true;
-}
-
-/** Byte k of head[0, head_len) followed by buf[from, …). */
-function byteAt(head: Uint8Array, head_len: number, buf: Uint8Array, from: number, k: number): number {
-  return k < head_len ? head[k]! : buf[from + k - head_len]!;
-}
-
 function isResponseStart(buf: Uint8Array, off: number, len: number): boolean {
   return startsWith(buf, off, len, HTTP_SLASH);
 }
@@ -65,7 +48,6 @@ const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
 const HTAB = 0x09;
-const VERSION_PREFIX = Buffer.from(' HTTP/', 'latin1');
 const CONTENT_LENGTH = Buffer.from('content-length', 'latin1');
 const TRANSFER_ENCODING = Buffer.from('transfer-encoding', 'latin1');
 const EXPECT = Buffer.from('expect', 'latin1');
@@ -87,8 +69,8 @@ interface Head {
 }
 
 function indexOfByte(b: Uint8Array, c: number, from: number, to: number): number {
-  const i = b.indexOf(c, from);
-  return i >= 0 && i < to ? i : -1;
+  for (let i = from; i < to; i++) if (b[i] === c) return i;
+  return -1;
 }
 
 /** Case-insensitive field name at b[p] followed by ':' (no space before the colon, RFC 9112 §5.1); returns the index after ':' or -1. */
@@ -98,11 +80,15 @@ function fieldValueStart(b: Uint8Array, p: number, end: number, lower_name: Uint
   return b[p + lower_name.length] === 0x3a ? p + lower_name.length + 1 : -1;
 }
 
-/** The value [from, to) without optional whitespace around it (RFC 9110 §5.6.3). */
-function trim(b: Uint8Array, from: number, to: number): [number, number] {
+/** Optional whitespace around a field value (RFC 9110 §5.6.3) is skipped from either end. */
+function skipOws(b: Uint8Array, from: number, to: number): number {
   while (from < to && (b[from] === SP || b[from] === HTAB)) from++;
+  return from;
+}
+
+function trimOwsEnd(b: Uint8Array, from: number, to: number): number {
   while (to > from && (b[to - 1] === SP || b[to - 1] === HTAB)) to--;
-  return [from, to];
+  return to;
 }
 
 function equalsIgnoreCase(b: Uint8Array, from: number, to: number, lower: Uint8Array): boolean {
@@ -119,11 +105,7 @@ function methodName(b: Uint8Array, from: number, to: number): string {
   return Buffer.from(b.buffer, b.byteOffset + from, Math.min(to - from, 32)).toString('latin1');
 }
 
-/**
- * Parses a message head (start line and header fields, RFC 9112 §2-§6) straight from
- * its bytes; only the path of a request becomes a new string.
- */
-function parseHead(b: Uint8Array, len: number, is_request: boolean, head: Head): void {
+function resetHead(head: Head): void {
   head.method = '';
   head.path = '';
   head.status = -1;
@@ -133,66 +115,68 @@ function parseHead(b: Uint8Array, len: number, is_request: boolean, head: Head):
   head.http10 = false;
   head.http09 = false;
   head.malformed = false;
-  let eol = indexOfByte(b, LF, 0, len);
-  if (eol < 0) eol = len;
-  let le = eol > 0 && b[eol - 1] === CR ? eol - 1 : eol;
+}
+
+/** The start line b[p, le) (RFC 9112 §3, §4); only the path of a request becomes a new string. */
+function parseStartLine(b: Uint8Array, p: number, le: number, is_request: boolean, head: Head): void {
   if (is_request) {
-    const sp1 = indexOfByte(b, SP, 0, le);
-    if (sp1 <= 0) {
+    const sp1 = indexOfByte(b, SP, p, le);
+    if (sp1 <= p) {
       head.malformed = true;
       return;
     }
-    head.method = methodName(b, 0, sp1);
+    head.method = methodName(b, p, sp1);
     const sp2 = indexOfByte(b, SP, sp1 + 1, le);
     const target_end = sp2 < 0 ? le : sp2;
     const q = indexOfByte(b, 0x3f /* ? */, sp1 + 1, target_end);
     const path_end = Math.min(q < 0 ? target_end : q, sp1 + 1 + MAX_SUBJECT_PATH);
     head.path = Buffer.from(b.buffer, b.byteOffset + sp1 + 1, path_end - sp1 - 1).toString('latin1');
     if (sp2 < 0) {
+      // No version: an HTTP/0.9 simple request, the line is the whole request.
       head.http09 = head.method === 'GET';
       head.malformed = !head.http09;
     } else if (le - sp2 === 9 && b[sp2 + 6] === 0x31 /* 1 */ && b[sp2 + 7] === 0x2e && (b[sp2 + 8] === 0x30 || b[sp2 + 8] === 0x31)) {
       head.http10 = b[sp2 + 8] === 0x30;
     } else head.malformed = true;
-  } else {
-    // "HTTP/1.x NNN reason"
-    const d0 = b[9]! - 0x30, d1 = b[10]! - 0x30, d2 = b[11]! - 0x30;
-    if (le >= 12 && b[8] === SP && d0 >= 0 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9) {
-      head.status = d0 * 100 + d1 * 10 + d2;
-      head.http10 = b[7] === 0x30;
-    } else head.malformed = true;
+    return;
   }
-  for (let p = eol + 1; p < len; p = eol + 1) {
-    eol = indexOfByte(b, LF, p, len);
-    if (eol < 0) eol = len;
-    le = eol > p && b[eol - 1] === CR ? eol - 1 : eol;
-    if (le === p) break; // the blank line
-    const c = b[p]! | 0x20;
-    let v: number;
-    if (c === 0x63 /* c */ && (v = fieldValueStart(b, p, le, CONTENT_LENGTH)) >= 0) {
-      const [from, to] = trim(b, v, le);
-      let n = 0;
-      for (let i = from; i < to; i++) {
-        const d = b[i]! - 0x30;
-        if (d < 0 || d > 9) {
-          n = -1;
-          break;
-        }
-        n = n * 10 + d;
+  // "HTTP/1.x NNN reason"
+  const d0 = b[p + 9]! - 0x30, d1 = b[p + 10]! - 0x30, d2 = b[p + 11]! - 0x30;
+  if (le - p >= 12 && b[p + 8] === SP && d0 >= 0 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9) {
+    head.status = d0 * 100 + d1 * 10 + d2;
+    head.http10 = b[p + 7] === 0x30;
+  } else head.malformed = true;
+}
+
+/** One header field line b[p, le) (RFC 9112 §5): only those that delimit the message are looked at. */
+function parseField(b: Uint8Array, p: number, le: number, head: Head): void {
+  const c = b[p]! | 0x20;
+  let v: number;
+  if (c === 0x63 /* c */ && (v = fieldValueStart(b, p, le, CONTENT_LENGTH)) >= 0) {
+    const from = skipOws(b, v, le);
+    const to = trimOwsEnd(b, from, le);
+    let n = 0;
+    for (let i = from; i < to; i++) {
+      const d = b[i]! - 0x30;
+      if (d < 0 || d > 9) {
+        n = -1;
+        break;
       }
-      if (n < 0 || from === to) head.malformed = true;
-      else head.content_length = n;
-    } else if (c === 0x74 /* t */ && (v = fieldValueStart(b, p, le, TRANSFER_ENCODING)) >= 0) {
-      // RFC 9112 §6.1: chunked, when present, is the final coding.
-      const [from, to] = trim(b, v, le);
-      if (to - from >= CHUNKED.length && equalsIgnoreCase(b, to - CHUNKED.length, to, CHUNKED)) {
-        const before = to - CHUNKED.length - 1;
-        if (before < from || b[before] === 0x2c || b[before] === SP || b[before] === HTAB) head.chunked = true;
-      }
-    } else if (c === 0x65 /* e */ && (v = fieldValueStart(b, p, le, EXPECT)) >= 0) {
-      const [from, to] = trim(b, v, le);
-      if (equalsIgnoreCase(b, from, to, CONTINUE_100)) head.expect_continue = true;
+      n = n * 10 + d;
     }
+    if (n < 0 || from === to) head.malformed = true;
+    else head.content_length = n;
+  } else if (c === 0x74 /* t */ && (v = fieldValueStart(b, p, le, TRANSFER_ENCODING)) >= 0) {
+    // RFC 9112 §6.1: chunked, when present, is the final coding.
+    const from = skipOws(b, v, le);
+    const to = trimOwsEnd(b, from, le);
+    if (to - from >= CHUNKED.length && equalsIgnoreCase(b, to - CHUNKED.length, to, CHUNKED)) {
+      const before = to - CHUNKED.length - 1;
+      if (before < from || b[before] === 0x2c || b[before] === SP || b[before] === HTAB) head.chunked = true;
+    }
+  } else if (c === 0x65 /* e */ && (v = fieldValueStart(b, p, le, EXPECT)) >= 0) {
+    const from = skipOws(b, v, le);
+    if (equalsIgnoreCase(b, from, trimOwsEnd(b, from, le), CONTINUE_100)) head.expect_continue = true;
   }
 }
 
@@ -201,36 +185,51 @@ const NO_BYTES = new Uint8Array(0);
 /** One direction's message framing (RFC 9112). */
 class Framer {
   state = State.HEAD;
-  /** the head being collected; allocated at the first message (most connections carry few) */
-  head_bytes: Uint8Array = NO_BYTES;
-  head_len = 0;
+  /** bytes of the current head so far (bounded by MAX_HEAD_BYTES) */
+  head_bytes = 0;
+  /** head lines completed so far; 0 while the start line is being read */
+  head_lines = 0;
+  /** a head line cut by a segment end, collected until its LF arrives (allocated on first need) */
+  line_buf: Uint8Array = NO_BYTES;
+  line_len = 0;
   /** bytes left in the body or the current chunk */
   remaining = 0;
-  /** a chunk-size or trailer line being collected */
-  line = '';
+  /** chunked coding: bytes of the current chunk-size, chunk-end or trailer line (CR not counted) */
+  chunk_line_bytes = 0;
+  /** chunk-size line: value and digits so far, extension reached, a byte that does not belong */
+  chunk_size = 0;
+  chunk_digits = 0;
+  chunk_ext = false;
+  chunk_bad = false;
   /** the transaction this direction's current message belongs to */
   tx: Transaction | null = null;
   /** current response is an interim 1xx */
   interim = false;
-  /** the start line of the current head has ended */
-  line_ended = false;
-  /** bytes of the current head line seen in earlier segments */
-  line_bytes = 0;
   /** the last parsed head (reused) */
   readonly head: Head = { method: '', path: '', status: -1, content_length: -1, chunked: false, expect_continue: false, http10: false, http09: false, malformed: false };
 
-  appendHead(buf: Uint8Array, off: number, n: number): boolean {
-    if (this.head_len + n > MAX_HEAD_BYTES) return false;
-    if (this.head_len + n > this.head_bytes.length) {
-      let size = Math.max(512, this.head_bytes.length * 2);
-      while (size < this.head_len + n) size *= 2;
-      const grown = new Uint8Array(Math.min(size, MAX_HEAD_BYTES));
-      grown.set(this.head_bytes.subarray(0, this.head_len));
-      this.head_bytes = grown;
+  /** Keeps the part of a head line that a segment end cut off. */
+  appendLine(buf: Uint8Array, off: number, n: number): void {
+    if (this.line_len + n > this.line_buf.length) {
+      let size = Math.max(256, this.line_buf.length * 2);
+      while (size < this.line_len + n) size *= 2;
+      const grown = new Uint8Array(size);
+      grown.set(this.line_buf.subarray(0, this.line_len));
+      this.line_buf = grown;
     }
-    this.head_bytes.set(buf.subarray(off, off + n), this.head_len);
-    this.head_len += n;
-    return true;
+    this.line_buf.set(buf.subarray(off, off + n), this.line_len);
+    this.line_len += n;
+  }
+
+  /** Between messages: nothing of a head seen yet. */
+  atMessageStart(): boolean {
+    return this.head_bytes === 0;
+  }
+
+  resetHead(): void {
+    this.head_bytes = 0;
+    this.head_lines = 0;
+    this.line_len = 0;
   }
 }
 
@@ -279,13 +278,21 @@ export class HttpSession implements AnalyzerSession {
       case State.CHUNK_SIZE:
       case State.CHUNK_END:
       case State.TRAILER: {
-        // Line-oriented parts of chunked coding (RFC 9112 §7.1).
+        // Line-oriented parts of chunked coding (RFC 9112 §7.1), read byte by byte (they are short).
         let i = pos;
-        while (i < end && buf[i] !== 0x0a) i++;
-        const complete = i < end;
-        const n = (complete ? i + 1 : end) - pos;
-        if (f.line.length + n > 4096) return this.lose(f, from_client, n, 'http_bad_chunk');
-        f.line += Buffer.from(buf.buffer, buf.byteOffset + pos, n).toString('latin1');
+        let complete = false;
+        for (; i < end; i++) {
+          const c = buf[i]!;
+          if (c === LF) {
+            complete = true;
+            i++;
+            break;
+          }
+          if (c !== CR) f.chunk_line_bytes++;
+          if (f.state === State.CHUNK_SIZE) this.chunkSizeByte(f, c);
+        }
+        const n = i - pos;
+        if (f.chunk_line_bytes > 4096) return this.lose(f, from_client, n, 'http_bad_chunk');
         this.report(f, from_client, n);
         if (complete) this.chunkLine(f, from_client);
         return n;
@@ -296,7 +303,7 @@ export class HttpSession implements AnalyzerSession {
         f.remaining -= n;
         if (f.remaining === 0) {
           f.state = State.CHUNK_END;
-          f.line = '';
+          f.chunk_line_bytes = 0;
         }
         return n;
       }
@@ -312,8 +319,9 @@ export class HttpSession implements AnalyzerSession {
   }
 
   private stepHead(f: Framer, from_client: boolean, buf: Uint8Array, pos: number, end: number): number {
-    if (f.head_len === 0) {
+    if (f.atMessageStart()) {
       // A new message starts here.
+      resetHead(f.head);
       if (from_client) {
         if (!isRequestStart(buf, pos, end - pos)) return this.lose(f, from_client, end - pos, 'http_not_a_request');
         f.tx = this.ctx.beginRequest('http');
@@ -339,39 +347,53 @@ export class HttpSession implements AnalyzerSession {
         f.interim = end - pos >= 10 && buf[pos + 9] === 0x31 /* '1' */;
       }
     }
-    // Find the blank line that ends the head, line by line (indexOf is native), possibly
-    // straddling segments: `line_bytes` carries the length of a line cut by a segment end.
-    let found = -1;
+    // Head lines, each parsed as soon as its LF is here: in place when the line lies
+    // within this segment, from line_buf when a segment end cut it.
+    let done = false;
     let i = pos;
     while (i < end) {
       const lf = buf.indexOf(LF, i);
       if (lf < 0 || lf >= end) {
-        f.line_bytes += end - i;
+        f.appendLine(buf, i, end - i);
+        i = end;
         break;
       }
-      const line = f.line_bytes + (lf - i);
-      f.line_bytes = 0;
-      // An empty line, or one holding only CR, ends the head (RFC 9112 §2.1; bare LF tolerated, §2.2).
-      const last = lf > pos ? buf[lf - 1]! : f.head_len > 0 ? f.head_bytes[f.head_len - 1]! : -1;
-      if (line === 0 || (line === 1 && last === CR)) {
-        if (f.line_ended) {
-          found = lf;
+      let b = buf;
+      let ls = i;
+      let le = lf;
+      if (f.line_len > 0) {
+        f.appendLine(buf, i, lf - i);
+        b = f.line_buf;
+        ls = 0;
+        le = f.line_len;
+      }
+      if (le > ls && b[le - 1] === CR) le--;
+      f.line_len = 0;
+      i = lf + 1;
+      if (f.head_lines === 0) {
+        // RFC 9112 §2.2: empty lines before a request line are ignored.
+        if (le === ls) continue;
+        parseStartLine(b, ls, le, from_client, f.head);
+        f.head_lines = 1;
+        if (f.head.http09) {
+          done = true;
           break;
         }
-      } else if (!f.line_ended && from_client && !hasVersion(f.head_bytes, f.head_len, buf, pos, lf)) {
-        // A request line without a version is an HTTP/0.9 simple request: the line is the whole request.
-        found = lf;
+      } else if (le === ls) {
+        // The blank line ends the head (RFC 9112 §2.1; a bare LF is tolerated, §2.2).
+        done = true;
         break;
+      } else {
+        parseField(b, ls, le, f.head);
+        f.head_lines++;
       }
-      f.line_ended = true;
-      i = lf + 1;
     }
-    const n = (found >= 0 ? found + 1 : end) - pos;
-    if (!f.appendHead(buf, pos, n)) return this.lose(f, from_client, n, 'http_head_too_long');
+    const n = i - pos;
+    f.head_bytes += n;
+    if (f.head_bytes > MAX_HEAD_BYTES) return this.lose(f, from_client, n, 'http_head_too_long');
     this.report(f, from_client, n);
-    if (found >= 0) {
-      f.line_ended = false;
-      f.line_bytes = 0;
+    if (done) {
+      f.resetHead();
       this.headDone(f, from_client);
     }
     return n;
@@ -379,8 +401,6 @@ export class HttpSession implements AnalyzerSession {
 
   private headDone(f: Framer, from_client: boolean): void {
     const head = f.head;
-    parseHead(f.head_bytes, f.head_len, from_client, head);
-    f.head_len = 0;
     const tx = f.tx;
     if (head.malformed) {
       this.ctx.count(from_client ? 'http_malformed_request' : 'http_malformed_response');
@@ -439,22 +459,44 @@ export class HttpSession implements AnalyzerSession {
 
   private startChunked(f: Framer): void {
     f.state = State.CHUNK_SIZE;
-    f.line = '';
+    f.chunk_line_bytes = 0;
+    f.chunk_size = 0;
+    f.chunk_digits = 0;
+    f.chunk_ext = false;
+    f.chunk_bad = false;
+  }
+
+  /** One byte of a chunk-size line: hex digits, then an optional extension (RFC 9112 §7.1.1). */
+  private chunkSizeByte(f: Framer, c: number): void {
+    if (c === CR || f.chunk_ext) return;
+    const v = c >= 0x30 && c <= 0x39 ? c - 0x30 : (c | 0x20) >= 0x61 && (c | 0x20) <= 0x66 ? (c | 0x20) - 0x57 : -1;
+    if (v >= 0 && f.chunk_digits < 14) {
+      f.chunk_size = f.chunk_size * 16 + v;
+      f.chunk_digits++;
+    } else if (c === 0x3b /* ; */ || c === SP || c === HTAB) {
+      f.chunk_ext = true;
+    } else {
+      f.chunk_bad = true;
+    }
   }
 
   private chunkLine(f: Framer, from_client: boolean): void {
-    const line = f.line.trim();
-    f.line = '';
+    const blank = f.chunk_line_bytes === 0;
+    f.chunk_line_bytes = 0;
     if (f.state === State.CHUNK_SIZE) {
-      const m = /^([0-9a-fA-F]+)/.exec(line);
-      if (m === null) {
+      const size = f.chunk_size;
+      const bad = f.chunk_bad || f.chunk_digits === 0;
+      f.chunk_size = 0;
+      f.chunk_digits = 0;
+      f.chunk_ext = false;
+      f.chunk_bad = false;
+      if (bad) {
         this.ctx.count('http_bad_chunk');
         f.tx?.note('bad_chunk');
         f.state = State.RESYNC;
         if (!from_client && f.tx !== null) this.ctx.abandon(f.tx, 'bad_chunk');
         return;
       }
-      const size = parseInt(m[1]!, 16);
       if (size === 0) f.state = State.TRAILER;
       else {
         f.state = State.CHUNK_DATA;
@@ -462,7 +504,7 @@ export class HttpSession implements AnalyzerSession {
       }
     } else if (f.state === State.CHUNK_END) {
       f.state = State.CHUNK_SIZE;
-    } else if (line === '') {
+    } else if (blank) {
       // Blank line after the last chunk (and any trailer fields).
       this.messageDone(f, from_client);
     }
@@ -478,7 +520,7 @@ export class HttpSession implements AnalyzerSession {
     if (!from_client && f.tx !== null) this.ctx.endResponse(f.tx);
     f.tx = null;
     f.state = State.HEAD;
-    f.head_len = 0;
+    f.resetHead();
     f.interim = false;
   }
 
@@ -491,7 +533,7 @@ export class HttpSession implements AnalyzerSession {
     }
     f.tx = null;
     f.state = State.RESYNC;
-    f.head_len = 0;
+    f.resetHead();
     this.ctx.skipBytes(n);
     return n;
   }
@@ -515,7 +557,7 @@ export class HttpSession implements AnalyzerSession {
     if (f.state === State.TUNNEL) return;
     if (!from_client) {
       if (tx !== null) this.ctx.abandon(tx, 'gap_in_response');
-      else if (f.state === State.HEAD && f.head_len === 0) {
+      else if (f.state === State.HEAD && f.atMessageStart()) {
         // Lost between messages: the oldest unanswered request's response was in the hole.
         const waiting = this.ctx.oldestAwaitingResponse();
         if (waiting !== null) this.ctx.abandon(waiting, 'response_lost');
@@ -526,7 +568,7 @@ export class HttpSession implements AnalyzerSession {
     }
     f.tx = null;
     f.state = State.RESYNC;
-    f.head_len = 0;
+    f.resetHead();
   }
 
   onFin(from_client: boolean): void {
