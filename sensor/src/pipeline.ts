@@ -386,7 +386,11 @@ export class Pipeline implements PacketSink, ConversationOwner {
       rtt = rtt_server + rtt_client;
       rtt_source = Number.isNaN(rtt_server) && Number.isNaN(rtt_client) ? null : 'samples';
     }
-    const ip = this.table.ipVersion(slot);
+    if (conv.client_address === null) {
+      const ip = this.table.ipVersion(slot);
+      conv.client_address = addressString(ip, this.table.addressWords(slot, client));
+      conv.server_address = addressString(ip, this.table.addressWords(slot, server));
+    }
     const ttlr = tx.rsp_last_ns - tx.req_last_ns;
     const record: TransactionRecord = {
       type: 'transaction',
@@ -397,9 +401,9 @@ export class Pipeline implements PacketSink, ConversationOwner {
       outcome: tx.outcome,
       notes: tx.notes ?? [],
       transport: conv.transport,
-      client: addressString(ip, this.table.addressWords(slot, client)),
+      client: conv.client_address,
       client_port: this.table.port(slot, client),
-      server: addressString(ip, this.table.addressWords(slot, server)),
+      server: conv.server_address!,
       server_port: this.table.port(slot, server),
       req_first: time(base, tx.req_first_ns),
       req_last: time(base, tx.req_last_ns),

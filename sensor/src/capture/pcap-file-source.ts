@@ -381,20 +381,17 @@ class PcapngParser implements RecordParser {
 
   /** Section 4.3. */
   private enhancedPacket(buf: Uint8Array, view: DataView, pos: number, block_bytes: number, le: boolean): boolean {
-    if (block_bytes < 32) return this.fail(`enhanced packet block of ${block_bytes} bytes (minimum 32)`);
-    const id = view.getUint32(pos + 8, le);
-    if (id >= this.if_count) return this.fail(`packet on interface ${id}, but the section defines ${this.if_count}`);
-    const caplen = view.getUint32(pos + 20, le);
-    if (caplen > block_bytes - 32) return this.fail(`captured length ${caplen} exceeds the block's ${block_bytes - 32} bytes of room`);
-    this.toTime(id, view.getUint32(pos + 12, le), view.getUint32(pos + 16, le));
-    this.deliver(buf, pos + 28, caplen, view.getUint32(pos + 24, le), id);
-    return true;
+    return this.timedPacket(buf, view, pos, block_bytes, le, view.getUint32(pos + 8, le), 'enhanced packet block');
   }
 
   /** Appendix A: the obsolete Packet Block, an EPB with a 16-bit interface id and a drops count. */
   private obsoletePacket(buf: Uint8Array, view: DataView, pos: number, block_bytes: number, le: boolean): boolean {
-    if (block_bytes < 32) return this.fail(`packet block of ${block_bytes} bytes (minimum 32)`);
-    const id = view.getUint16(pos + 8, le);
+    return this.timedPacket(buf, view, pos, block_bytes, le, view.getUint16(pos + 8, le), 'packet block');
+  }
+
+  /** The layout EPB and the obsolete PB share after the interface id: timestamp, captured and original length, data. */
+  private timedPacket(buf: Uint8Array, view: DataView, pos: number, block_bytes: number, le: boolean, id: number, what: string): boolean {
+    if (block_bytes < 32) return this.fail(`${what} of ${block_bytes} bytes (minimum 32)`);
     if (id >= this.if_count) return this.fail(`packet on interface ${id}, but the section defines ${this.if_count}`);
     const caplen = view.getUint32(pos + 20, le);
     if (caplen > block_bytes - 32) return this.fail(`captured length ${caplen} exceeds the block's ${block_bytes - 32} bytes of room`);

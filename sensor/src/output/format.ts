@@ -5,9 +5,16 @@ export function rfc3339(base_sec: number, rel_ns: number): string {
   const whole = Math.floor(rel_ns / 1e9);
   const sec = base_sec + whole;
   const nsec = rel_ns - whole * 1e9;
-  const iso = new Date(sec * 1000).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
-  return `${iso.slice(0, 19)}.${String(nsec).padStart(9, '0')}Z`;
+  if (sec !== cached_sec) {
+    // Timestamps of one transaction mostly share their second: format it once.
+    cached_sec = sec;
+    cached_prefix = new Date(sec * 1000).toISOString().slice(0, 19); // YYYY-MM-DDTHH:MM:SS
+  }
+  return `${cached_prefix}.${String(nsec).padStart(9, '0')}Z`;
 }
+
+let cached_sec = NaN;
+let cached_prefix = '';
 
 /** Dotted quad from a big-endian 32-bit word. */
 export function ipv4String(w: number): string {

@@ -77,6 +77,10 @@ export class Conversation implements AnalyzerContext {
   /** transactions not yet handed to the output, oldest first */
   readonly open: Transaction[] = [];
 
+  /** text of the client and server addresses, made once for the records of this conversation */
+  client_address: string | null = null;
+  server_address: string | null = null;
+
   /** data→ACK round-trip samples (minimum), used when no handshake was seen */
   rtt_client_sample_ns = NaN;
   rtt_server_sample_ns = NaN;

@@ -1,0 +1,551 @@
+/**
+ * `npm run bench`: the sensor against its peers on one large realistic capture.
+ *
+ *   npm run bench -- [--runs 3] [--packets 1000000] [--seed 1] [--flows 1000000]
+ *                    [--memory-packets 3000000] [--tshark-budget 40] [--no-flow-memory]
+ *                    [--json bench/out/results.json]
+ *
+ * 1. Generates bench/out/http-1m.pcap (bench/generate-http-capture.ts) unless it is
+ *    there from the same generator source, seed and size, and warms the page cache.
+ * 2. Times, each --runs times on the same file: tcpdump -r F -w /dev/null,
+ *    tcptrace -n -l -r F, tshark -r F -T fields -e http.time (on the 100 000-packet
+ *    prefix when the whole file would take more than --tshark-budget seconds), and the
+ *    sensor's stages, each in a fresh process (bench/sensor-stage.ts): read only, read +
+ *    decode, full pipeline; then the memory checks: is the pipeline's live heap flat
+ *    along --memory-packets packets of the same traffic generated in memory (~270 s of
+ *    traffic, well past the 120 s that closed flows linger), and what does a tracked
+ *    flow cost (bench/flow-memory.ts)?
+ * 3. Prints an aligned table (medians, sensor ÷ peer, targets) to stdout and writes
+ *    everything, every run included, to bench/out/results.json. Progress goes to stderr.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateHttpCapture } from './generate-http-capture.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const OUT = join(ROOT, 'bench', 'out');
+const PREFIX_PACKETS = 100_000;
+
+/** The product's targets (from the issue). */
+const TARGETS = {
+  pipeline_pps: 2_000_000,
+  vs_tcptrace: 2,
+  vs_tshark: 70,
+  bytes_per_flow: 200,
+  /** live heap growth allowed from the middle of the memory run to its end: max(bytes, fraction of the middle level) */
+  flat_memory_slack_bytes: 1 << 20,
+  flat_memory_slack_fraction: 0.05,
+};
+
+interface Args {
+  runs: number;
+  packets: number;
+  seed: number;
+  flows: number;
+  memory_packets: number;
+  tshark_budget_s: number;
+  flow_memory: boolean;
+  json: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { runs: 3, packets: 1_000_000, seed: 1, flows: 1_000_000, memory_packets: 3_000_000, tshark_budget_s: 40, flow_memory: true, json: join(OUT, 'results.json') };
+  for (let i = 0; i < argv.length; i++) {
+    const x = argv[i]!;
+    const num = (): number => {
+      const v = Number(argv[++i]);
+      if (!Number.isFinite(v) || v <= 0) throw new Error(`${x} needs a positive number`);
+      return v;
+    };
+    if (x === '--runs') a.runs = Math.floor(num());
+    else if (x === '--packets') a.packets = Math.floor(num());
+    else if (x === '--seed') a.seed = Math.floor(num());
+    else if (x === '--flows') a.flows = Math.floor(num());
+    else if (x === '--memory-packets') a.memory_packets = Math.floor(num());
+    else if (x === '--tshark-budget') a.tshark_budget_s = num();
+    else if (x === '--no-flow-memory') a.flow_memory = false;
+    else if (x === '--json') a.json = argv[++i] ?? a.json;
+    else if (x === '-h' || x === '--help') {
+      console.log('usage: npm run bench -- [--runs 3] [--packets 1000000] [--seed 1] [--flows 1000000] [--memory-packets 3000000] [--tshark-budget 40] [--no-flow-memory] [--json FILE]');
+      process.exit(0);
+    } else throw new Error(`unknown argument ${x} (try --help)`);
+  }
+  return a;
+}
+
+const log = (s: string): void => void process.stderr.write(s + '\n');
+
+// ------------------------------------------------------------------ machine
+
+function machine(): Record<string, unknown> {
+  let cpu = 'unknown';
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) cpu = m[1]!.trim();
+  } catch { /* not Linux */ }
+  const version = (bin: string, args: string[]): string | null => {
+    if (which(bin) === null) return null;
+    const r = spawnSync(bin, args, { encoding: 'utf8' });
+    const text = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+    const line = text.split('\n').find((l) => /version|\d+\.\d+/i.test(l) && !/Running as user/.test(l));
+    return line?.trim() ?? null;
+  };
+  return {
+    nproc: availableParallelism(),
+    cpu_model: cpu,
+    memory_bytes: totalmem(),
+    kernel: release(),
+    node: process.version,
+    tools: {
+      tcpdump: version('tcpdump', ['--version']),
+      tcptrace: version('tcptrace', ['-v']),
+      tshark: version('tshark', ['--version']),
+    },
+  };
+}
+
+function which(bin: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (dir === '') continue;
+    const p = join(dir, bin);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch { /* next */ }
+  }
+  return null;
+}
+
+// ------------------------------------------------------------------ capture
+
+function label(packets: number): string {
+  if (packets % 1_000_000 === 0) return `${packets / 1_000_000}m`;
+  if (packets % 1000 === 0) return `${packets / 1000}k`;
+  return String(packets);
+}
+
+function generatorHash(): string {
+  const h = createHash('sha256');
+  for (const f of ['generate-http-capture.ts', 'pcap-writer.ts', 'prng.ts']) h.update(readFileSync(join(ROOT, 'bench', f)));
+  return h.digest('hex').slice(0, 16);
+}
+
+/** The capture of `packets` packets from `seed`, generated unless already there from the same generator. */
+function ensureCapture(packets: number, seed: number): string {
+  const file = join(OUT, `http-${label(packets)}${seed === 1 ? '' : `-seed${seed}`}.pcap`);
+  const meta_file = `${file}.meta.json`;
+  const meta = { generator: generatorHash(), packets, seed };
+  if (existsSync(file) && existsSync(meta_file)) {
+    try {
+      const old = JSON.parse(readFileSync(meta_file, 'utf8')) as typeof meta;
+      if (old.generator === meta.generator && old.packets === packets && old.seed === seed) return file;
+    } catch { /* regenerate */ }
+  }
+  log(`generating ${file} (${packets.toLocaleString('en-US')} packets, seed ${seed})...`);
+  const r = generateHttpCapture({ packets, seed, out: file });
+  log(`  ${(r.file_bytes / 1e6).toFixed(1)} MB, ${r.stats.connections} connections, ${r.stats.requests} requests, in ${(r.elapsed_ms / 1000).toFixed(1)} s`);
+  writeFileSync(meta_file, JSON.stringify(meta) + '\n');
+  return file;
+}
+
+/** Reads the file once so that every timed run starts from a warm page cache. */
+function warm(file: string): void {
+  const fd = openSync(file, 'r');
+  const buf = Buffer.allocUnsafe(8 << 20);
+  while (readSync(fd, buf, 0, buf.length, null) > 0) { /* just read */ }
+  closeSync(fd);
+}
+
+// ------------------------------------------------------------------ runs
+
+interface Run {
+  elapsed_s: number;
+  wall_s: number;
+  packets: number;
+  rss_max_bytes: number | null;
+  heap_bytes: number | null;
+  detail?: Record<string, unknown>;
+}
+
+interface Row {
+  id: string;
+  name: string;
+  command: string;
+  input: string;
+  input_packets: number;
+  status: 'ok' | 'not installed' | 'not available' | 'failed';
+  message?: string;
+  runs: Run[];
+  median_s?: number;
+  median_pps?: number;
+  peak_rss_bytes?: number | null;
+  peak_heap_bytes?: number | null;
+  /** sensor pps ÷ this row's pps (peers only) */
+  sensor_ratio?: number;
+  target?: string;
+  measured?: string;
+  verdict?: 'ok' | 'MISSED' | '';
+  note?: string;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+
+/** Runs a peer once; stdout and stderr discarded; wall time and (with /usr/bin/time) peak RSS. */
+function timePeer(bin: string, args: string[], packets: number): Run {
+  const rss_file = join(tmpdir(), `wiretime-bench-${process.pid}.rss`);
+  const [cmd, argv] = TIME ? [TIME, ['-f', '%M', '-o', rss_file, bin, ...args]] : [bin, args];
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 << 20 });
+  const wall_s = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`${bin} exited with ${r.status}: ${String(r.stderr).trim().split('\n').slice(-2).join(' ')}`);
+  let rss: number | null = null;
+  if (TIME) {
+    const kb = Number(readFileSync(rss_file, 'utf8').trim().split('\n').pop());
+    rss = Number.isFinite(kb) ? kb * 1024 : null;
+    rmSync(rss_file, { force: true });
+  }
+  return { elapsed_s: wall_s, wall_s, packets, rss_max_bytes: rss, heap_bytes: null };
+}
+
+interface ChildResult {
+  ok: boolean;
+  available?: boolean;
+  error?: string;
+  elapsed_ns?: number;
+  packets?: number;
+  rss_max_bytes?: number;
+  heap_bytes?: number;
+  [k: string]: unknown;
+}
+
+/** Runs a node script in a fresh process; returns its one JSON line. */
+function nodeChild(node_args: string[], script_args: string[]): { result: ChildResult; wall_s: number } {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [...node_args, '--import', 'tsx', ...script_args], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const wall_s = Number(process.hrtime.bigint() - t0) / 1e9;
+  const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (line === undefined) {
+    return { result: { ok: false, available: true, error: `exit ${r.status ?? r.signal}: ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}` }, wall_s };
+  }
+  return { result: JSON.parse(line) as ChildResult, wall_s };
+}
+
+function finishRow(row: Row): Row {
+  if (row.runs.length === 0) return row;
+  row.median_s = median(row.runs.map((r) => r.elapsed_s));
+  row.median_pps = median(row.runs.map((r) => r.packets / r.elapsed_s));
+  const rss = row.runs.map((r) => r.rss_max_bytes).filter((x): x is number => x !== null);
+  const heap = row.runs.map((r) => r.heap_bytes).filter((x): x is number => x !== null);
+  row.peak_rss_bytes = rss.length ? Math.max(...rss) : null;
+  row.peak_heap_bytes = heap.length ? Math.max(...heap) : null;
+  return row;
+}
+
+interface PeerSpec {
+  id: string;
+  bin: string;
+  pkg: string;
+  args: (file: string) => string[];
+  display: string;
+  note?: string;
+}
+
+const PEERS: PeerSpec[] = [
+  { id: 'tcpdump', bin: 'tcpdump', pkg: 'tcpdump', args: (f) => ['-r', f, '-w', '/dev/null'], display: 'tcpdump -r F -w /dev/null' },
+  {
+    id: 'tcptrace', bin: 'tcptrace', pkg: 'tcptrace', args: (f) => ['-n', '-l', '-r', f], display: 'tcptrace -n -l -r F >/dev/null',
+    note: 'tcptrace: -n added (without it every address is reverse-resolved and the run is DNS time-outs, not work); -r is "RTT statistics", the file is the positional argument',
+  },
+  { id: 'tshark', bin: 'tshark', pkg: 'tshark', args: (f) => ['-r', f, '-T', 'fields', '-e', 'http.time'], display: 'tshark -r F -T fields -e http.time >/dev/null' },
+];
+
+function peerRow(p: PeerSpec, file: string, packets: number, runs: number, args: Args): Row {
+  const row: Row = { id: p.id, name: p.display, command: '', input: inputLabel(file, packets), input_packets: packets, status: 'ok', runs: [] };
+  if (p.note) row.note = p.note;
+  if (which(p.bin) === null) {
+    row.status = 'not installed';
+    row.message = `not installed (apt-get install -y ${p.pkg})`;
+    return row;
+  }
+  try {
+    let f = file;
+    let n = packets;
+    if (p.id === 'tshark' && packets > PREFIX_PACKETS) {
+      // tshark is slow: time it on the prefix first, and stay there if the whole file would blow the budget
+      const prefix = ensureCapture(PREFIX_PACKETS, args.seed);
+      warm(prefix);
+      log(`  tshark: probing on ${PREFIX_PACKETS.toLocaleString('en-US')} packets...`);
+      const probe = timePeer(p.bin, p.args(prefix), PREFIX_PACKETS);
+      const estimate = probe.wall_s * (packets / PREFIX_PACKETS);
+      if (estimate > args.tshark_budget_s) {
+        f = prefix;
+        n = PREFIX_PACKETS;
+        row.runs.push(probe);
+        row.note = `tshark: on the first ${PREFIX_PACKETS.toLocaleString('en-US')} packets (same generator and seed, a byte-identical prefix): the whole file would take ~${estimate.toFixed(0)} s (> ${args.tshark_budget_s} s)`;
+      } else {
+        row.note = `tshark: whole file (estimated ${estimate.toFixed(0)} s from the prefix, within ${args.tshark_budget_s} s)`;
+      }
+    }
+    row.input = inputLabel(f, n);
+    row.input_packets = n;
+    row.command = [p.bin, ...p.args(f)].join(' ');
+    while (row.runs.length < runs) {
+      log(`  ${p.id}: run ${row.runs.length + 1}/${runs}...`);
+      row.runs.push(timePeer(p.bin, p.args(f), n));
+    }
+  } catch (err) {
+    row.status = 'failed';
+    row.message = (err as Error).message;
+  }
+  return finishRow(row);
+}
+
+const STAGES = [
+  { id: 'read', name: 'sensor: read only', what: 'capture reader' },
+  { id: 'decode', name: 'sensor: read + decode', what: 'capture reader + decoder' },
+  { id: 'pipeline', name: 'sensor: full pipeline', what: 'pipeline' },
+] as const;
+
+function sensorRow(stage: (typeof STAGES)[number], file: string, packets: number, runs: number, id_suffix = '', name_suffix = ''): Row {
+  const row: Row = {
+    id: `sensor-${stage.id}${id_suffix}`, name: stage.name + name_suffix,
+    command: `node --import tsx bench/sensor-stage.ts ${stage.id} ${file}`,
+    input: inputLabel(file, packets), input_packets: packets, status: 'ok', runs: [],
+  };
+  for (let i = 0; i < runs; i++) {
+    log(`  ${row.name}: run ${i + 1}/${runs}...`);
+    const { result: r, wall_s } = nodeChild([], ['bench/sensor-stage.ts', stage.id, file]);
+    if (!r.ok) {
+      row.status = r.available === false ? 'not available' : 'failed';
+      row.message = stage.id === 'pipeline' && r.available === false ? `pipeline not available` : (r.error ?? 'failed');
+      row.note = r.error;
+      row.runs = [];
+      return row;
+    }
+    const { ok: _ok, elapsed_ns, packets: p, rss_max_bytes, heap_bytes, ...detail } = r;
+    row.runs.push({
+      elapsed_s: elapsed_ns! / 1e9, wall_s, packets: p!, rss_max_bytes: rss_max_bytes ?? null, heap_bytes: heap_bytes ?? null, detail,
+    });
+  }
+  return finishRow(row);
+}
+
+interface Checkpoint { fraction: number; packets: number; live_heap_bytes: number; flows_active: number | null }
+
+/** The full pipeline fed `packets` generated packets; live heap (after gc) at each tenth. */
+function liveHeapRow(packets: number, seed: number): Row {
+  const row: Row = {
+    id: 'sensor-pipeline-live-heap', name: 'sensor: full pipeline, live heap',
+    command: `node --expose-gc --import tsx bench/sensor-stage.ts pipeline-memory gen:${packets}:${seed}`,
+    input: `${packets.toLocaleString('en-US')} pkts generated in memory`, input_packets: packets, status: 'ok', runs: [],
+    target: 'flat memory',
+  };
+  log(`  live heap along ${packets.toLocaleString('en-US')} packets...`);
+  const { result: r, wall_s } = nodeChild(['--expose-gc'], ['bench/sensor-stage.ts', 'pipeline-memory', `gen:${packets}:${seed}`]);
+  if (!r.ok) {
+    row.status = r.available === false ? 'not available' : 'failed';
+    row.message = r.available === false ? 'pipeline not available' : (r.error ?? 'failed');
+    row.note = r.error;
+    return row;
+  }
+  const cps = (r.checkpoints as Checkpoint[]) ?? [];
+  const { ok: _ok, elapsed_ns, packets: p, rss_max_bytes, ...detail } = r;
+  row.runs.push({
+    elapsed_s: elapsed_ns! / 1e9, wall_s, packets: p!, rss_max_bytes: rss_max_bytes ?? null,
+    heap_bytes: cps.length ? Math.max(...cps.map((c) => c.live_heap_bytes)) : null, detail,
+  });
+  finishRow(row);
+  const mid = cps.find((c) => c.fraction >= 0.5);
+  const end = cps[cps.length - 1];
+  if (mid === undefined || end === undefined) {
+    row.measured = 'no checkpoints';
+    return row;
+  }
+  const growth = end.live_heap_bytes - mid.live_heap_bytes;
+  const slack = Math.max(TARGETS.flat_memory_slack_bytes, TARGETS.flat_memory_slack_fraction * mid.live_heap_bytes);
+  const flows = (c: Checkpoint): string => (c.flows_active === null ? '?' : c.flows_active.toLocaleString('en-US'));
+  row.measured = `${growth >= 0 ? '+' : ''}${fmtBytes(growth)} from mid-run to end`;
+  row.verdict = growth <= slack ? 'ok' : 'MISSED';
+  row.note =
+    `live heap (heapUsed + arrayBuffers after a forced gc, above the level before the pipeline; includes the generator's constant state) along ${packets.toLocaleString('en-US')} packets: ` +
+    cps.map((c) => `${Math.round(c.fraction * 100)}% ${fmtBytes(c.live_heap_bytes)} (${flows(c)} flows)`).join(', ') +
+    `; "flat" = growth from 50% to the end <= ${fmtBytes(slack)}; its time is not a throughput (generation + 10 forced gcs)`;
+  return row;
+}
+
+function flowMemoryRow(flows: number, payload: 'none' | 'http'): Row {
+  const row: Row = {
+    id: `flow-memory-${payload}`, name: payload === 'none' ? 'sensor: memory per TCP flow' : 'sensor: memory per flow with a request',
+    command: `node --expose-gc --import tsx bench/flow-memory.ts pipeline --flows ${flows} --payload ${payload}`,
+    input: `${flows.toLocaleString('en-US')} open TCP flows (synthetic)`, input_packets: 4 * flows, status: 'ok', runs: [],
+    // The target is for TCP tracking; a flow with an open request also holds its conversation and transaction.
+    target: payload === 'none' ? `<= ${TARGETS.bytes_per_flow} B/flow` : '(no target)',
+  };
+  log(`  flow memory: ${flows.toLocaleString('en-US')} flows...`);
+  const { result: r, wall_s } = nodeChild(['--expose-gc'], ['bench/flow-memory.ts', 'pipeline', '--flows', String(flows), '--payload', payload]);
+  if (!r.ok) {
+    row.status = r.available === false ? 'not available' : 'failed';
+    row.message = r.available === false ? 'pipeline not available' : (r.error ?? 'failed');
+    row.note = r.error;
+    return row;
+  }
+  const { ok: _ok, elapsed_ns, packets, rss_max_bytes, ...detail } = r;
+  row.runs.push({
+    elapsed_s: elapsed_ns! / 1e9, wall_s, packets: packets!, rss_max_bytes: rss_max_bytes ?? null,
+    heap_bytes: Number(detail.heap_after_bytes) - Number(detail.heap_before_bytes), detail,
+  });
+  finishRow(row);
+  const bpf = Number(detail.bytes_per_flow);
+  row.measured = `${Math.round(bpf).toLocaleString('en-US')} B/flow`;
+  if (payload === 'none') row.verdict = bpf <= TARGETS.bytes_per_flow ? 'ok' : 'MISSED';
+  row.note = `flow memory: ${String(detail.method)}; each flow SYN, SYN-ACK, ACK${payload === 'none' ? ' (TCP tracking only)' : ' and one client request left unanswered'}; heap growth ${fmtBytes(row.peak_heap_bytes ?? 0)} for ${Number(detail.flows_tracked).toLocaleString('en-US')} flows tracked`;
+  return row;
+}
+
+function inputLabel(file: string, packets: number): string {
+  return `${file.split('/').pop()} (${packets.toLocaleString('en-US')} pkts)`;
+}
+
+// ------------------------------------------------------------------ output
+
+function fmtBytes(b: number): string {
+  if (b < 0) return `-${fmtBytes(-b)}`;
+  if (b >= 1 << 30) return `${(b / (1 << 30)).toFixed(2)} GiB`;
+  if (b >= 1 << 20) return `${(b / (1 << 20)).toFixed(1)} MiB`;
+  if (b >= 1 << 10) return `${(b / (1 << 10)).toFixed(1)} KiB`;
+  return `${b} B`;
+}
+
+function fmtRatio(x: number): string {
+  return x >= 10 ? `${x.toFixed(0)}x` : x >= 1 ? `${x.toFixed(1)}x` : `${x.toFixed(2)}x`;
+}
+
+function printTable(header: string[], rows: string[][], right: boolean[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+// ------------------------------------------------------------------ main
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  mkdirSync(OUT, { recursive: true });
+  const m = machine();
+  const started = new Date();
+  log(`wiretime bench: ${m.nproc} CPUs (${m.cpu_model}), node ${process.version}; ${args.runs} runs per row`);
+
+  const file = ensureCapture(args.packets, args.seed);
+  const file_rel = file.slice(ROOT.length);
+  const file_bytes = statSync(file).size;
+  log(`warming the page cache with ${file_rel} (${(file_bytes / 1e6).toFixed(0)} MB)...`);
+  warm(file);
+
+  const rows: Row[] = [];
+  for (const p of PEERS) {
+    log(`${p.id}...`);
+    rows.push(peerRow(p, file, args.packets, args.runs, args));
+  }
+  for (const s of STAGES) {
+    log(`${s.name}...`);
+    rows.push(sensorRow(s, file, args.packets, args.runs));
+  }
+  // the sensor figure the peers are compared with: the full pipeline, or the most complete stage there is
+  const sensor = [...rows].reverse().find((r) => r.id.startsWith('sensor-') && r.status === 'ok' && r.median_pps !== undefined);
+  const pipeline = rows.find((r) => r.id === 'sensor-pipeline')!;
+
+  // memory flatness: live heap along a longer run of the same traffic
+  if (pipeline.status === 'ok') {
+    log('sensor: full pipeline, live heap...');
+    rows.push(liveHeapRow(args.memory_packets, args.seed));
+  }
+  if (args.flow_memory) {
+    log('sensor: flow memory...');
+    rows.push(flowMemoryRow(args.flows, 'none'));
+    rows.push(flowMemoryRow(args.flows, 'http'));
+  }
+
+  // targets and ratios
+  for (const r of rows) {
+    if (r.status !== 'ok' || r.median_pps === undefined) continue;
+    if (PEERS.some((p) => p.id === r.id) && sensor?.median_pps !== undefined) {
+      r.sensor_ratio = sensor.median_pps / r.median_pps;
+      const goal = r.id === 'tcptrace' ? TARGETS.vs_tcptrace : r.id === 'tshark' ? TARGETS.vs_tshark : null;
+      r.measured = `sensor ${fmtRatio(r.sensor_ratio)}`;
+      if (goal !== null) {
+        r.target = `sensor >= ${goal}x`;
+        r.verdict = sensor.id === 'sensor-pipeline' ? (r.sensor_ratio >= goal ? 'ok' : 'MISSED') : '';
+      }
+    }
+    if (r.id === 'sensor-pipeline') {
+      r.target = `>= ${TARGETS.pipeline_pps.toLocaleString('en-US')} pkt/s`;
+      r.measured = `${fmtRatio(r.median_pps / TARGETS.pipeline_pps)} of target`;
+      r.verdict = r.median_pps >= TARGETS.pipeline_pps ? 'ok' : 'MISSED';
+    }
+  }
+  // ---- table
+  const header = ['row', 'input', 'runs', 'median time', 'median pkt/s', 'measured', 'target', 'verdict', 'peak RSS', 'peak heap'];
+  const right = [false, false, true, true, true, false, false, false, true, true];
+  const cells = rows.map((r): string[] => {
+    if (r.status !== 'ok') return [r.name, r.input, '-', '-', '-', r.message ?? r.status, r.target ?? '', '', '', ''];
+    if (r.id === 'sensor-pipeline-live-heap') {
+      return [r.name, r.input, String(r.runs.length), '-', '-', r.measured ?? '', r.target ?? '', r.verdict ?? '',
+        r.peak_rss_bytes ? fmtBytes(r.peak_rss_bytes) : '', r.peak_heap_bytes ? `${fmtBytes(r.peak_heap_bytes)} live` : ''];
+    }
+    return [
+      r.name, r.input, String(r.runs.length),
+      `${r.median_s!.toFixed(3)} s`,
+      Math.round(r.median_pps!).toLocaleString('en-US'),
+      r.measured ?? '', r.target ?? '', r.verdict ?? '',
+      r.peak_rss_bytes ? fmtBytes(r.peak_rss_bytes) : '',
+      r.peak_heap_bytes ? fmtBytes(r.peak_heap_bytes) : '',
+    ];
+  });
+  const sensor_stage_rows = rows.filter((r) => r.id.startsWith('sensor-') && r.status === 'ok' && r.runs.length > 0);
+  const startup = sensor_stage_rows.length ? median(sensor_stage_rows.flatMap((r) => r.runs.map((x) => x.wall_s - x.elapsed_s))) : null;
+  const notes = [
+    `capture: ${file_rel}: ${args.packets.toLocaleString('en-US')} packets, ${(file_bytes / 1e6).toFixed(0)} MB, seed ${args.seed} (bench/generate-http-capture.ts); page cache warm`,
+    `median of ${args.runs} runs; pkt/s = packets of the input / time; "measured" for the peers = sensor pkt/s / peer pkt/s, with the sensor = ${sensor ? `"${sensor.name}"` : 'no stage available'}`,
+    `peer times are wall times of the whole command (start-up included); sensor times are in-process, without node + tsx start-up${startup !== null ? ` (median ${startup.toFixed(2)} s per process)` : ''}`,
+    'peak RSS: getrusage max RSS of the process (peers via /usr/bin/time); peak heap: largest heapUsed + arrayBuffers sampled (sensor rows)',
+    ...rows.filter((r) => r.note).map((r) => r.note!),
+  ];
+  const out = [
+    `wiretime bench, ${started.toISOString()}`,
+    `machine: ${m.nproc} CPUs (nproc), ${m.cpu_model}, ${fmtBytes(Number(m.memory_bytes))} RAM, Linux ${m.kernel}, node ${process.version}`,
+    `targets: full pipeline >= ${TARGETS.pipeline_pps.toLocaleString('en-US')} pkt/s, >= ${TARGETS.vs_tcptrace}x tcptrace, >= ${TARGETS.vs_tshark}x tshark, <= ${TARGETS.bytes_per_flow} B per tracked flow, flat memory whatever the file size`,
+    '',
+    printTable(header, cells, right),
+    '',
+    ...notes.map((n) => `- ${n}`),
+  ].join('\n');
+  console.log(out);
+
+  const results = {
+    started_at: started.toISOString(),
+    finished_at: new Date().toISOString(),
+    machine: m,
+    config: { ...args, json: undefined },
+    targets: TARGETS,
+    capture: { file: file_rel, packets: args.packets, bytes: file_bytes, seed: args.seed, generator: generatorHash() },
+    sensor_reference: sensor?.id ?? null,
+    rows,
+    notes,
+  };
+  writeFileSync(args.json, JSON.stringify(results, null, 2) + '\n');
+  log(`results written to ${args.json.startsWith(ROOT) ? args.json.slice(ROOT.length) : args.json}`);
+}
+
+await main();

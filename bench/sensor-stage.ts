@@ -1,0 +1,254 @@
+/**
+ * One sensor stage over one capture file, in a process of its own (so that stages
+ * share neither JIT state nor heap, and peak memory is per stage):
+ *
+ *   node --import tsx bench/sensor-stage.ts read|decode|pipeline FILE
+ *   node --expose-gc --import tsx bench/sensor-stage.ts pipeline-memory FILE|gen:PACKETS[:SEED]
+ *
+ * Prints one JSON line:
+ *   { stage, file, ok, elapsed_ns, packets, bytes, rss_start_bytes, rss_max_bytes,
+ *     heap_start_bytes, heap_bytes, ... }
+ * where elapsed_ns covers the stage's work only (not Node/tsx start-up or module
+ * loading), rss_max_bytes is the process's peak RSS (getrusage), and heap_bytes the
+ * largest heapUsed + arrayBuffers sampled during the run (every 2^16 packets where
+ * the stage sees packets, every 20 ms otherwise, and at the end). When the stage's
+ * module cannot be imported: { stage, ok: false, error: "... not available: ..." }.
+ *
+ * `pipeline-memory` is the full pipeline driven by hand (the `Pipeline` sink fed by
+ * `readCaptureFile`) to see whether memory stays flat along the file: after each tenth
+ * of the file it forces a gc and records the live heap (heapUsed + arrayBuffers above
+ * the level before the pipeline was built) and the flows tracked then. Its time is
+ * not a throughput figure (ten full gcs). With `gen:PACKETS[:SEED]` the packets come
+ * from bench/generate-http-capture.ts in memory instead of a file (the live heap then
+ * also holds the generator's own, constant, state: ~100 connections and its bodies).
+ */
+import { memoryUsage, resourceUsage } from 'node:process';
+
+type Stage = 'read' | 'decode' | 'pipeline' | 'pipeline-memory';
+
+interface StageResult {
+  stage: Stage;
+  file: string;
+  ok: boolean;
+  error?: string;
+  elapsed_ns?: number;
+  packets?: number;
+  bytes?: number;
+  rss_start_bytes?: number;
+  rss_max_bytes?: number;
+  heap_start_bytes?: number;
+  heap_bytes?: number;
+  [extra: string]: unknown;
+}
+
+/** Shapes of the sensor modules as this script uses them (imported dynamically). */
+interface PacketSinkLike {
+  onPacket(buf: Uint8Array, offset: number, caplen: number, wirelen: number, linktype: number, ts_sec: number, ts_nsec: number): void;
+}
+interface PcapFileSourceModule {
+  readCaptureFile(path: string, sink: PacketSinkLike, options?: object): Promise<{ packets: number; error: Error | null }>;
+}
+interface DecodedPacketLike {
+  transport: number;
+}
+interface DecoderModule {
+  Decoder: new () => {
+    decode(buf: Uint8Array, off: number, caplen: number, wirelen: number, linktype: number, ts_sec: number, ts_nsec: number, pkt: DecodedPacketLike): boolean;
+  };
+}
+interface DecodedPacketModule {
+  DecodedPacket: new () => DecodedPacketLike;
+}
+interface PipelineStats {
+  packets: number;
+  bytes: number;
+  transactions: number | { total: number };
+  flows: { created: number; [k: string]: number };
+  [k: string]: unknown;
+}
+interface PipelineModule {
+  Pipeline?: new (options: object, on_record: ((record: { type?: string }) => void) | null) => PacketSinkLike & {
+    statistics(): PipelineStats;
+    finish(summary?: unknown): PipelineStats;
+  };
+  analyzeCaptureFile(path: string, options: object, on_record: ((record: { type?: string }) => void) | null): Promise<PipelineStats>;
+}
+
+const SENSOR = new URL('../sensor/src/', import.meta.url);
+
+async function load<T>(rel: string, what: string): Promise<T> {
+  try {
+    return (await import(new URL(rel, SENSOR).href)) as T;
+  } catch (err) {
+    const e = new Error(`${what} not available (${rel}: ${(err as Error).message.split('\n')[0]})`);
+    e.name = 'NotAvailable';
+    throw e;
+  }
+}
+
+let heap_peak = 0;
+function sampleHeap(): void {
+  const m = memoryUsage();
+  const h = m.heapUsed + m.arrayBuffers;
+  if (h > heap_peak) heap_peak = h;
+}
+
+async function run(stage: Stage, file: string): Promise<StageResult> {
+  const base: StageResult = { stage, file, ok: false };
+  // Load everything before the clock starts.
+  let work: () => Promise<Partial<StageResult>>;
+  if (stage === 'read' || stage === 'decode') {
+    const src = await load<PcapFileSourceModule>('capture/pcap-file-source.ts', 'capture reader');
+    if (typeof src.readCaptureFile !== 'function') throw new Error('capture/pcap-file-source.ts exports no readCaptureFile');
+    if (stage === 'read') {
+      work = async () => {
+        let packets = 0;
+        let bytes = 0;
+        const summary = await src.readCaptureFile(file, {
+          onPacket(_buf, _off, _caplen, wirelen) {
+            packets++;
+            bytes += wirelen;
+            if ((packets & 0xffff) === 0) sampleHeap();
+          },
+        });
+        if (summary.error) throw summary.error;
+        return { packets, bytes };
+      };
+    } else {
+      const dec = await load<DecoderModule>('decode/decoder.ts', 'decoder');
+      const dp = await load<DecodedPacketModule>('decode/decoded-packet.ts', 'decoded packet');
+      work = async () => {
+        const decoder = new dec.Decoder();
+        const pkt = new dp.DecodedPacket();
+        let packets = 0;
+        let bytes = 0;
+        let decoded = 0;
+        let tcp = 0;
+        const summary = await src.readCaptureFile(file, {
+          onPacket(buf, off, caplen, wirelen, linktype, ts_sec, ts_nsec) {
+            packets++;
+            bytes += wirelen;
+            if (decoder.decode(buf, off, caplen, wirelen, linktype, ts_sec, ts_nsec, pkt)) {
+              decoded++;
+              if (pkt.transport === 6) tcp++;
+            }
+            if ((packets & 0xffff) === 0) sampleHeap();
+          },
+        });
+        if (summary.error) throw summary.error;
+        return { packets, bytes, decoded, tcp };
+      };
+    }
+  } else if (stage === 'pipeline-memory') {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc === undefined) throw new Error('pipeline-memory needs node --expose-gc');
+    const src = await load<PcapFileSourceModule>('capture/pcap-file-source.ts', 'capture reader');
+    const pl = await load<PipelineModule>('pipeline.ts', 'pipeline');
+    const Pipeline = pl.Pipeline;
+    if (typeof Pipeline !== 'function') {
+      const e = new Error('pipeline not available (sensor/src/pipeline.ts exports no Pipeline class)');
+      e.name = 'NotAvailable';
+      throw e;
+    }
+    const live = (): number => {
+      gc();
+      gc();
+      const m = memoryUsage();
+      return m.heapUsed + m.arrayBuffers;
+    };
+    work = async () => {
+      const base_live = live();
+      const pipeline = new Pipeline({}, () => undefined);
+      const checkpoints: { fraction: number; packets: number; live_heap_bytes: number; flows_active: number | null }[] = [];
+      const checkpoint = (fraction: number): void => {
+        const st = pipeline.statistics();
+        checkpoints.push({
+          fraction: Math.round(fraction * 1000) / 1000,
+          packets: st.packets,
+          live_heap_bytes: live() - base_live,
+          flows_active: typeof st.flows.active === 'number' ? st.flows.active : null,
+        });
+      };
+      const gen = /^gen:(\d+)(?::(\d+))?$/.exec(file);
+      let summary: unknown = null;
+      if (gen !== null) {
+        // the generator's packets straight into the pipeline, no file
+        const total = Number(gen[1]);
+        const step = Math.max(1, Math.floor(total / 10));
+        let n = 0;
+        const { generateHttpCapture } = await import('./generate-http-capture.ts');
+        generateHttpCapture({
+          packets: total,
+          seed: Number(gen[2] ?? 1),
+          out: (frame, off, len, ts_sec, ts_usec) => {
+            pipeline.onPacket(frame, off, len, len, 1, ts_sec, ts_usec * 1000);
+            if (++n % step === 0) checkpoint(n / total);
+          },
+        });
+      } else {
+        let next = 0.1;
+        const s = await src.readCaptureFile(file, pipeline, {
+          on_progress(bytes_read: number, file_bytes: number) {
+            if (bytes_read < next * file_bytes && bytes_read < file_bytes) return;
+            while (next * file_bytes <= bytes_read) next += 0.1;
+            checkpoint(bytes_read / file_bytes);
+          },
+        });
+        if (s.error) throw s.error;
+        summary = s;
+      }
+      const stats = pipeline.finish(summary);
+      return { packets: stats.packets, bytes: stats.bytes, checkpoints, live_heap_after_finish_bytes: live() - base_live };
+    };
+  } else {
+    const pl = await load<PipelineModule>('pipeline.ts', 'pipeline');
+    if (typeof pl.analyzeCaptureFile !== 'function') {
+      const e = new Error('pipeline not available (sensor/src/pipeline.ts exports no analyzeCaptureFile)');
+      e.name = 'NotAvailable';
+      throw e;
+    }
+    work = async () => {
+      const records: Record<string, number> = {};
+      // A cheap consumer: the pipeline builds every record, nothing formats or writes it.
+      const stats = await pl.analyzeCaptureFile(file, {}, (r) => {
+        const t = r.type ?? 'record';
+        records[t] = (records[t] ?? 0) + 1;
+      });
+      const tx = typeof stats.transactions === 'number' ? stats.transactions : stats.transactions?.total;
+      return { packets: stats.packets, bytes: stats.bytes, transactions: tx, flows: stats.flows, records };
+    };
+  }
+
+  const m0 = memoryUsage();
+  base.rss_start_bytes = m0.rss;
+  base.heap_start_bytes = m0.heapUsed + m0.arrayBuffers;
+  heap_peak = base.heap_start_bytes;
+  const timer = setInterval(sampleHeap, 20);
+  const t0 = process.hrtime.bigint();
+  const r = await work();
+  const t1 = process.hrtime.bigint();
+  clearInterval(timer);
+  sampleHeap();
+  return {
+    ...base,
+    ...r,
+    ok: true,
+    elapsed_ns: Number(t1 - t0),
+    rss_max_bytes: resourceUsage().maxRSS * 1024,
+    heap_bytes: heap_peak,
+  };
+}
+
+const [stage, file] = process.argv.slice(2);
+if ((stage !== 'read' && stage !== 'decode' && stage !== 'pipeline' && stage !== 'pipeline-memory') || file === undefined) {
+  console.error('usage: node [--expose-gc] --import tsx bench/sensor-stage.ts read|decode|pipeline|pipeline-memory FILE');
+  process.exit(2);
+}
+try {
+  console.log(JSON.stringify(await run(stage, file)));
+} catch (err) {
+  const e = err as Error;
+  const available = e.name !== 'NotAvailable';
+  console.log(JSON.stringify({ stage, file, ok: false, available, error: available ? `${e.name}: ${e.message}` : e.message }));
+  process.exitCode = available ? 1 : 0;
+}
