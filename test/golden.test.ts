@@ -41,7 +41,8 @@ describe('golden records of every corpus capture', () => {
         assert.equal(s.packets, Number(e.packets), 'packets (capinfos)');
       }
       lines.sort();
-      lines.push(JSON.stringify(s));
+      // The capture's path in an error message depends on where the checkout is.
+      lines.push(JSON.stringify(s).replaceAll(`${CORPUS}/`, 'corpus/'));
       const text = lines.join('\n') + '\n';
       const path = join(GOLDEN, `${e.file}.jsonl`);
       if (update || !existsSync(path)) {
