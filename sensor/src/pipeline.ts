@@ -9,7 +9,7 @@ import { FlowTable } from './flow/flow-table.ts';
 import { ConnState, FlowColumns } from './flow/tcp-tracker.ts';
 import { addressString, rfc3339 } from './output/format.ts';
 import type { ConnectionRecord, OutputRecord, StatisticsRecord, TransactionRecord } from './output/records.ts';
-import { Conversation, DEFAULT_CONVERSATION_LIMITS, type ConversationOwner } from './transaction/conversation.ts';
+import { Conversation, DEFAULT_CONVERSATION_LIMITS, type ConversationLimits, type ConversationOwner } from './transaction/conversation.ts';
 import type { ConnectionOutcome, Transaction } from './transaction/transaction.ts';
 
 /** Analysis options of a sensor (file or live mode). */
@@ -22,17 +22,40 @@ export interface SensorOptions {
   port_analyzers: Record<number, string>;
   /** keep only packets whose transport and ports pass (null: everything) */
   filter: ((transport: number, src_port: number, dst_port: number) => boolean) | null;
+  /** names transactions (signature rules); null: the analyzers' default names */
+  classifier: TransactionClassifier | null;
+  /** called when capture time enters a new second (drives interval closing) */
+  on_clock: ((now_s: number) => void) | null;
 }
+
+/** What the pipeline needs of a signature set (sensor/src/classify/signature-set.ts). */
+export interface TransactionClassifier {
+  /** request bytes a transaction must keep for the rules */
+  readonly request_bytes_needed: number;
+  /** the first matching rule's name, or null */
+  classify(protocol: string, request: Uint8Array, request_len: number, subject: string): string | null;
+}
+
+/**
+ * Receives every record. `time_s`: whole capture seconds the record belongs to
+ * (a transaction's first request packet, a connection's first packet; the end of
+ * capture for statistics).
+ */
+export type RecordSink = (record: OutputRecord, time_s: number) => void;
 
 export const DEFAULT_SENSOR_OPTIONS: SensorOptions = {
   idle_timeout_s: 120,
   max_flows: 1_000_000,
   port_analyzers: {},
   filter: null,
+  classifier: null,
+  on_clock: null,
 };
 
 /** The statistics block (DESIGN.md, Raw output) minus its `type`. */
 export type SensorStatistics = Omit<StatisticsRecord, 'type'>;
+
+const NO_BYTES = new Uint8Array(0);
 
 /** `conv` column values besides a Conversation: not decided yet / no analyzer wants this flow. */
 const NO_ANALYZER = null;
@@ -44,7 +67,9 @@ const NO_ANALYZER = null;
  */
 export class Pipeline implements PacketSink, ConversationOwner {
   readonly options: SensorOptions;
-  private readonly on_record: ((record: OutputRecord) => void) | null;
+  private readonly on_record: RecordSink | null;
+  private readonly limits: ConversationLimits;
+  private clock_whole_s = 0;
   private readonly decoder = new Decoder();
   private readonly pkt = new DecodedPacket();
   private readonly table: FlowTable;
@@ -70,9 +95,10 @@ export class Pipeline implements PacketSink, ConversationOwner {
   private first_ts: [number, number] | null = null;
   private last_ts: [number, number] = [0, 0];
 
-  constructor(options: Partial<SensorOptions> = {}, on_record: ((record: OutputRecord) => void) | null = null) {
+  constructor(options: Partial<SensorOptions> = {}, on_record: RecordSink | null = null) {
     this.options = { ...DEFAULT_SENSOR_OPTIONS, ...options };
     this.on_record = on_record;
+    this.limits = { ...DEFAULT_CONVERSATION_LIMITS, request_prefix_bytes: this.options.classifier?.request_bytes_needed ?? 0 };
     this.table = new FlowTable({ max_flows: this.options.max_flows });
     this.table.addColumns(this.cols);
     for (const a of ANALYZERS) for (const p of a.default_ports) this.server_ports.add(p);
@@ -101,6 +127,10 @@ export class Pipeline implements PacketSink, ConversationOwner {
     if (now_s > this.clock_s) {
       this.clock_s = now_s;
       this.expireIdle();
+      if (ts_sec > this.clock_whole_s) {
+        this.clock_whole_s = ts_sec;
+        this.options.on_clock?.(now_s);
+      }
     }
     if (pkt.transport === IpProto.TCP) this.onTcp(pkt, ts_sec, ts_nsec);
     else this.onUdp(pkt, ts_sec, ts_nsec);
@@ -113,7 +143,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
       this.table.remove(slot);
     }
     const stats = this.statistics(capture);
-    this.on_record?.({ type: 'statistics', ...stats });
+    this.on_record?.({ type: 'statistics', ...stats }, this.last_ts[0]);
     return stats;
   }
 
@@ -327,7 +357,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
       }
       cols.client_side[slot] = client;
     }
-    const conv = new Conversation(this, DEFAULT_CONVERSATION_LIMITS, slot, cols.base_sec[slot]!, transport, client, chosen);
+    const conv = new Conversation(this, this.limits, slot, cols.base_sec[slot]!, transport, client, chosen);
     if (transport === 'tcp') {
       for (const side of [0, 1]) {
         const shift = cols.windowShift(slot, side);
@@ -365,6 +395,11 @@ export class Pipeline implements PacketSink, ConversationOwner {
   }
 
   emitTransaction(tx: Transaction, conv: Conversation): void {
+    const classifier = this.options.classifier;
+    if (classifier !== null) {
+      const name = classifier.classify(tx.protocol, tx.request_prefix ?? NO_BYTES, tx.request_prefix_len, tx.subject);
+      if (name !== null) tx.signature = name;
+    }
     this.transactions++;
     this.by_protocol[tx.protocol] = (this.by_protocol[tx.protocol] ?? 0) + 1;
     const sigkey = `${tx.protocol} ${tx.signature}`;
@@ -441,7 +476,8 @@ export class Pipeline implements PacketSink, ConversationOwner {
       zero_window_events: tx.zero_window_events,
       request_retransmits: tx.request_retransmits,
     };
-    this.on_record(record);
+    const first = Number.isNaN(tx.req_first_ns) ? tx.rsp_first_ns : tx.req_first_ns;
+    this.on_record(record, base + Math.floor((Number.isNaN(first) ? 0 : first) / 1e9));
   }
 
   private emitConnection(slot: number, reason: CloseReason): void {
@@ -489,7 +525,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
       server_data_pkts: cols.data_pkts[slot * 2 + server]!,
       picked_up_mid_stream: cols.syn_side[slot]! < 0 && cols.synack_side[slot]! < 0,
     };
-    this.on_record(record);
+    this.on_record(record, base + Math.floor(cols.first_ns[slot]! / 1e9));
   }
 }
 
@@ -525,7 +561,7 @@ function mss(v: number): number | null {
 
 /** Reads a capture file through a fresh pipeline. */
 export async function analyzeCaptureFile(path: string, options: Partial<SensorOptions> = {},
-  on_record: ((record: OutputRecord) => void) | null = null, read_options: ReadCaptureOptions = {}): Promise<SensorStatistics> {
+  on_record: RecordSink | null = null, read_options: ReadCaptureOptions = {}): Promise<SensorStatistics> {
   const pipeline = new Pipeline(options, on_record);
   const summary = await readCaptureFile(path, pipeline, read_options);
   return pipeline.finish(summary);

@@ -15,13 +15,18 @@ export interface ConversationLimits {
   max_ooo_segments: number;
   /** out-of-order bytes held per direction */
   max_ooo_bytes: number;
+  /** request bytes kept per transaction for signature rules (0: none) */
+  request_prefix_bytes: number;
 }
 
 export const DEFAULT_CONVERSATION_LIMITS: ConversationLimits = {
   max_open_transactions: 1024,
   max_ooo_segments: 64,
   max_ooo_bytes: 1 << 20,
+  request_prefix_bytes: 0,
 };
+
+const NO_BYTES = new Uint8Array(0);
 
 /** A segment that arrived ahead of a hole, copied because the capture buffer is reused. */
 interface HeldSegment {
@@ -192,6 +197,8 @@ export class Conversation implements AnalyzerContext {
     this.cur_ts_ns = ts_ns;
     this.cur_pkt = this.packet_counter;
     this.cur_pkt_payload = pkt.payload_len;
+    this.cursor = 0;
+    this.setChunk(pkt.payload_buf, pkt.payload_off, pkt.payload_len);
     this.session.onData(from_client, pkt.payload_buf, pkt.payload_off, pkt.payload_len);
     if (pkt.payload_len < pkt.payload_wire_len) this.count('udp_truncated_payload');
     this.emitFinished();
@@ -251,8 +258,21 @@ export class Conversation implements AnalyzerContext {
   requestBytes(tx: Transaction, n: number): void {
     if (this.cur_ts_ns > tx.req_last_ns || Number.isNaN(tx.req_last_ns)) tx.req_last_ns = this.cur_ts_ns;
     if (Number.isNaN(tx.req_first_ns)) tx.req_first_ns = this.cur_ts_ns;
+    const keep = this.limits.request_prefix_bytes;
+    if (keep > 0 && tx.request_bytes < keep) this.keepRequestPrefix(tx, n, keep);
     tx.request_bytes += n;
     this.cursor += n;
+  }
+
+  /** Copies the request's first bytes (what signature rules look at) out of the reused capture buffer. */
+  private keepRequestPrefix(tx: Transaction, n: number, keep: number): void {
+    const from = this.cursor - this.chunk_cursor;
+    const take = Math.min(n, keep - tx.request_bytes, this.chunk_len - from);
+    if (from < 0 || take <= 0) return; // bytes the capture did not keep (snap length)
+    if (tx.request_prefix === null) tx.request_prefix = new Uint8Array(keep);
+    if (tx.request_prefix_len !== tx.request_bytes) return; // a hole before: the prefix stops there
+    tx.request_prefix.set(this.chunk_buf.subarray(this.chunk_off + from, this.chunk_off + from + take), tx.request_prefix_len);
+    tx.request_prefix_len += take;
   }
 
   /** A retransmitted request (DNS): timing restarts from this copy, as tshark's dns.time does. */
@@ -337,6 +357,18 @@ export class Conversation implements AnalyzerContext {
 
   /** stream offset of the byte the analyzer is looking at */
   private cursor = 0;
+  /** the bytes being delivered: chunk_buf[chunk_off, chunk_off + chunk_len) starts at stream offset chunk_cursor */
+  private chunk_buf: Uint8Array = NO_BYTES;
+  private chunk_off = 0;
+  private chunk_len = 0;
+  private chunk_cursor = 0;
+
+  private setChunk(buf: Uint8Array, off: number, len: number): void {
+    this.chunk_buf = buf;
+    this.chunk_off = off;
+    this.chunk_len = len;
+    this.chunk_cursor = this.cursor;
+  }
 
   private deliverBytes(from_client: boolean, s: Stream, buf: Uint8Array, off: number, avail: number, wire: number, ts_ns: number, pkt = this.packet_counter): void {
     this.cur_ts_ns = ts_ns;
@@ -344,6 +376,7 @@ export class Conversation implements AnalyzerContext {
     this.cur_pkt_payload = wire;
     if (avail > 0) {
       this.cursor = s.delivered;
+      this.setChunk(buf, off, avail);
       this.session.onData(from_client, buf, off, avail);
       s.delivered += avail;
       s.next_seq = (s.next_seq + avail) >>> 0;

@@ -25,6 +25,9 @@ export class Transaction {
 
   request_bytes = 0;
   response_bytes = 0;
+  /** the request's first bytes, kept when signature rules look at them */
+  request_prefix: Uint8Array | null = null;
+  request_prefix_len = 0;
   /** response packets carrying payload, and the sum and maximum of their payload bytes */
   server_pkts = 0;
   server_pkt_bytes_sum = 0;
