@@ -3,6 +3,7 @@
  * share neither JIT state nor heap, and peak memory is per stage):
  *
  *   node --import tsx bench/sensor-stage.ts read|decode|pipeline FILE
+ *   node --import tsx bench/sensor-stage.ts pipeline-summaries FILE [RULES_FILE]
  *   node --expose-gc --import tsx bench/sensor-stage.ts pipeline-memory FILE|gen:PACKETS[:SEED]
  *
  * Prints one JSON line:
@@ -14,6 +15,10 @@
  * the stage sees packets, every 20 ms otherwise, and at the end). When the stage's
  * module cannot be imported: { stage, ok: false, error: "... not available: ..." }.
  *
+ * `pipeline-summaries` is the full pipeline with transactions named (the analyzers'
+ * default names, or the rules of RULES_FILE) and aggregated into 300 s interval
+ * summaries, as a sensor runs in production; the summaries are built and counted.
+ *
  * `pipeline-memory` is the full pipeline driven by hand (the `Pipeline` sink fed by
  * `readCaptureFile`) to see whether memory stays flat along the file: after each tenth
  * of the file it forces a gc and records the live heap (heapUsed + arrayBuffers above
@@ -24,7 +29,7 @@
  */
 import { memoryUsage, resourceUsage } from 'node:process';
 
-type Stage = 'read' | 'decode' | 'pipeline' | 'pipeline-memory';
+type Stage = 'read' | 'decode' | 'pipeline' | 'pipeline-memory' | 'pipeline-summaries';
 
 interface StageResult {
   stage: Stage;
@@ -139,6 +144,24 @@ async function run(stage: Stage, file: string): Promise<StageResult> {
         return { packets, bytes, decoded, tcp };
       };
     }
+  } else if (stage === 'pipeline-summaries') {
+    const src = await load<typeof import('../sensor/src/capture/pcap-file-source.ts')>('capture/pcap-file-source.ts', 'capture reader');
+    const pl = await load<typeof import('../sensor/src/pipeline.ts')>('pipeline.ts', 'pipeline');
+    const agg = await load<typeof import('../sensor/src/aggregate/interval-aggregator.ts')>('aggregate/interval-aggregator.ts', 'interval aggregator');
+    const sig = await load<typeof import('../sensor/src/classify/signature-set.ts')>('classify/signature-set.ts', 'signature set');
+    const rules = process.argv[4];
+    const classifier = rules === undefined ? null : sig.SignatureSet.fromFiles([rules]);
+    work = async () => {
+      let summaries = 0;
+      const aggregator = new agg.IntervalAggregator({ sensor_id: 'bench' }, () => { summaries++; });
+      const pipeline = new pl.Pipeline({ classifier, on_clock: (now_s) => aggregator.advanceTo(now_s) }, (r, time_s) => {
+        if (r.type !== 'statistics') aggregator.add(r, time_s);
+      });
+      const summary = await src.readCaptureFile(file, pipeline);
+      const stats = pipeline.finish(summary);
+      aggregator.flush();
+      return { packets: stats.packets, bytes: stats.bytes, transactions: stats.transactions.total, summaries, rules: classifier?.size ?? 0, signatures: Object.keys(stats.transactions.by_signature).length };
+    };
   } else if (stage === 'pipeline-memory') {
     const gc = (globalThis as { gc?: () => void }).gc;
     if (gc === undefined) throw new Error('pipeline-memory needs node --expose-gc');
@@ -240,8 +263,8 @@ async function run(stage: Stage, file: string): Promise<StageResult> {
 }
 
 const [stage, file] = process.argv.slice(2);
-if ((stage !== 'read' && stage !== 'decode' && stage !== 'pipeline' && stage !== 'pipeline-memory') || file === undefined) {
-  console.error('usage: node [--expose-gc] --import tsx bench/sensor-stage.ts read|decode|pipeline|pipeline-memory FILE');
+if ((stage !== 'read' && stage !== 'decode' && stage !== 'pipeline' && stage !== 'pipeline-memory' && stage !== 'pipeline-summaries') || file === undefined) {
+  console.error('usage: node [--expose-gc] --import tsx bench/sensor-stage.ts read|decode|pipeline|pipeline-memory|pipeline-summaries FILE [RULES_FILE]');
   process.exit(2);
 }
 try {

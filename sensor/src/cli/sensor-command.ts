@@ -4,12 +4,15 @@ import { parseArgs } from 'node:util';
 import { readCaptureFile } from '../capture/pcap-file-source.ts';
 import type { OutputRecord } from '../output/records.ts';
 import { DEFAULT_SENSOR_OPTIONS, Pipeline, type SensorOptions } from '../pipeline.ts';
+import { IntervalAggregator } from '../aggregate/interval-aggregator.ts';
+import { SignatureSet } from '../classify/signature-set.ts';
 import { parsePortFilter } from './port-filter.ts';
 
 export const SENSOR_HELP = `Usage: wiretime sensor -r FILE [options] [filter]
 
 Reads a pcap or pcapng capture and cuts its TCP and UDP conversations into timed
-request/response transactions (HTTP/1.x, DNS, any other TCP protocol by turn-taking).
+request/response transactions (HTTP/1.x, DNS, any other TCP protocol by turn-taking),
+names them with signature rules and summarises them per interval.
 
 Options:
   -r, --read FILE            capture file to read (pcap or pcapng)
@@ -21,6 +24,15 @@ Options:
   --max-flows N              most flows tracked at once (default ${DEFAULT_SENSOR_OPTIONS.max_flows})
   --analyzer PORT=ID         treat server port PORT as protocol ID (http, dns, tcp);
                              repeatable. Protocols are otherwise recognised by payload.
+  --signatures FILE          PasTmon signature rules naming transactions (repeatable;
+                             tried in the order given, first match wins; docs/signatures.md)
+  --max-names-per-rule N     distinct names one rule may create per interval (default 1000);
+                             the rest are counted under NAME:other
+  --summaries DEST           write one JSON line per closed interval summary ("-" for stdout)
+  --interval SECONDS         summary interval, aligned to it (default 300)
+  --grace SECONDS            an interval closes this long after its end, capture time
+                             (default: the idle timeout, so that timed-out requests still land in it)
+  --sensor-id NAME           the sensor's name in summaries (default: the host name)
   -h, --help                 this help
 
 Filter (optional, trailing words, a subset of tcpdump's syntax):
@@ -42,6 +54,12 @@ export async function sensorCommand(argv: string[]): Promise<number> {
         'idle-timeout': { type: 'string' },
         'max-flows': { type: 'string' },
         analyzer: { type: 'string', multiple: true },
+        signatures: { type: 'string', multiple: true },
+        'max-names-per-rule': { type: 'string' },
+        summaries: { type: 'string' },
+        interval: { type: 'string' },
+        grace: { type: 'string' },
+        'sensor-id': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -76,12 +94,57 @@ export async function sensorCommand(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const out = v.transactions === undefined ? null : openOutput(v.transactions);
+  // Outputs: transaction records and interval summaries, each to stdout or a file.
+  const outputs = new Map<string, LineWriter>();
+  const writerFor = (dest: string): LineWriter => {
+    let w = outputs.get(dest);
+    if (w === undefined) {
+      w = new LineWriter(openOutput(dest));
+      outputs.set(dest, w);
+    }
+    return w;
+  };
+  const txWriter = v.transactions === undefined ? null : writerFor(v.transactions);
+  const summaryWriter = v.summaries === undefined ? null : writerFor(v.summaries);
   const statsDest = v.stats ?? '-';
-  const writer = out === null ? null : new LineWriter(out);
+
+  let signatures: SignatureSet | null = null;
+  let aggregator: IntervalAggregator | null = null;
   let pipeline: Pipeline;
   try {
-    pipeline = new Pipeline(options, writer === null ? null : (r: OutputRecord) => { if (r.type !== 'statistics') writer.write(r); });
+    if (v.signatures !== undefined) {
+      const max = v['max-names-per-rule'] === undefined ? undefined : Math.floor(positiveNumber('--max-names-per-rule', v['max-names-per-rule']));
+      signatures = SignatureSet.fromFiles(v.signatures, max === undefined ? {} : { max_names_per_rule: max });
+      options.classifier = signatures;
+    }
+    if (summaryWriter !== null) {
+      const interval_s = v.interval === undefined ? undefined : positiveNumber('--interval', v.interval);
+      if (interval_s !== undefined && !Number.isInteger(interval_s)) throw new Error(`--interval ${v.interval}: expected whole seconds`);
+      // By default an interval waits as long as a transaction may: the idle timeout.
+      const grace_s = v.grace === undefined ? options.idle_timeout_s ?? DEFAULT_SENSOR_OPTIONS.idle_timeout_s : Number(v.grace);
+      if (!(grace_s >= 0)) throw new Error(`--grace ${v.grace}: expected seconds >= 0`);
+      aggregator = new IntervalAggregator({ sensor_id: v['sensor-id'], interval_s, grace_s }, (summary) => summaryWriter.write(summary));
+    }
+    const agg = aggregator;
+    const sigs = signatures;
+    if (agg !== null || sigs !== null) {
+      const interval_s = agg?.options.interval_s ?? 300;
+      let interval_index = -1;
+      options.on_clock = (now_s) => {
+        // The per-rule name budget is per interval, like the summaries.
+        const index = Math.floor(now_s / interval_s);
+        if (index !== interval_index) {
+          if (interval_index >= 0) sigs?.startInterval();
+          interval_index = index;
+        }
+        agg?.advanceTo(now_s);
+      };
+    }
+    pipeline = new Pipeline(options, (r: OutputRecord, time_s: number) => {
+      if (r.type === 'statistics') return;
+      txWriter?.write(r);
+      agg?.add(r, time_s);
+    });
   } catch (err) {
     process.stderr.write(`wiretime sensor: ${(err as Error).message}\n`);
     return 2;
@@ -103,19 +166,19 @@ export async function sensorCommand(argv: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
   }
   const stats = pipeline.finish(summary);
-  writer?.flush();
-  const statsLine = JSON.stringify({ type: 'statistics', ...stats }) + '\n';
-  if (statsDest === '-') {
-    if (writer !== null && out === process.stdout) writer.writeRaw(statsLine);
-    else process.stdout.write(statsLine);
-  } else if (statsDest === 'stderr') process.stderr.write(statsLine);
-  else {
-    const s = createWriteStream(statsDest);
-    s.end(statsLine);
-    await new Promise<void>((resolve) => s.on('close', () => resolve()));
-  }
-  writer?.flush();
-  if (out !== null && out !== process.stdout) await new Promise<void>((resolve) => (out as WriteStream).end(() => resolve()));
+  // The last, partial interval is flushed at end of file and on SIGINT/SIGTERM.
+  aggregator?.flush();
+  const statistics = {
+    type: 'statistics',
+    ...stats,
+    ...(signatures === null ? {} : { signatures: signatures.stats() }),
+    ...(aggregator === null ? {} : { summaries: aggregator.stats() }),
+  };
+  const statsLine = JSON.stringify(statistics) + '\n';
+  if (statsDest === '-') writerFor('-').writeRaw(statsLine);
+  else if (statsDest === 'stderr') process.stderr.write(statsLine);
+  else writerFor(statsDest).writeRaw(statsLine);
+  for (const w of outputs.values()) await w.close();
   if (summary.error !== null) {
     process.stderr.write(`wiretime sensor: ${summary.error.message} (the packets before it were analysed)\n`);
     return 1;
@@ -140,7 +203,7 @@ class LineWriter {
   constructor(out: NodeJS.WritableStream) {
     this.out = out;
   }
-  write(record: OutputRecord): void {
+  write(record: object): void {
     this.buf += JSON.stringify(record) + '\n';
     if (this.buf.length > 1 << 16) this.flush();
   }
@@ -152,6 +215,10 @@ class LineWriter {
       this.out.write(this.buf);
       this.buf = '';
     }
+  }
+  async close(): Promise<void> {
+    this.flush();
+    if (this.out !== process.stdout) await new Promise<void>((resolve) => (this.out as WriteStream).end(() => resolve()));
   }
 }
 

@@ -105,3 +105,44 @@ export interface StatisticsRecord {
 }
 
 export type OutputRecord = TransactionRecord | ConnectionRecord | StatisticsRecord;
+
+/** One metric of an interval summary, over the records where it was not null. */
+export interface SummaryMetric {
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  /** timing metrics (`_ns`): quantiles from the sketch (value at rank ⌊q·(count−1)⌋, within 1 %), integer ns */
+  p50?: number;
+  p90?: number;
+  p95?: number;
+  p99?: number;
+  /** timing metrics: negative durations (capture clock stepped back) counted here and summarised as 0 */
+  negative_clamped?: number;
+  /** timing metrics: DDSketch (relative accuracy 1 %) as base64 protobuf, mergeable across intervals and sensors */
+  sketch?: string;
+}
+
+/**
+ * One key of one closed interval (DESIGN.md, Interval summaries): sensor, interval start,
+ * server, server port, transport, protocol, signature. Connections are summarised under
+ * protocol "tcp", signature "TCP_CONNECT". Metrics with no value in the interval are left out.
+ */
+export interface SummaryRecord {
+  type: 'summary';
+  /** RFC 3339 UTC, whole seconds (`2026-01-01T00:05:00Z`), aligned to `interval_s` */
+  interval_start: string;
+  interval_s: number;
+  sensor: string;
+  server: string;
+  server_port: number;
+  transport: 'tcp' | 'udp';
+  protocol: string;
+  signature: string;
+  count: number;
+  /** records by outcome (only outcomes that occurred) */
+  outcomes: Record<string, number>;
+  metrics: Record<string, SummaryMetric>;
+  /** present when the interval was closed before its end (end of input, SIGINT/SIGTERM) */
+  partial?: true;
+}

@@ -1,0 +1,340 @@
+import { hostname } from 'node:os';
+import type { DDSketch } from '@datadog/sketches-js';
+import type { ConnectionRecord, SummaryMetric, SummaryRecord, TransactionRecord } from '../output/records.ts';
+import { CONNECTION_KIND, TRANSACTION_KIND, type RecordKind } from './metrics.ts';
+import { BucketCounts, encodeSketch, newSketch, quantiles } from './sketch.ts';
+
+export interface AggregatorOptions {
+  /** the `sensor` of every summary (default: the host name) */
+  sensor_id: string;
+  /** interval length, whole seconds; intervals start at multiples of it (default 300) */
+  interval_s: number;
+  /** an interval closes when capture time passes its end + grace, so late-finishing transactions still land in it (default 60) */
+  grace_s: number;
+  /** distinct keys per interval; beyond it a new key's records go to an overflow key of the same server (default 100 000) */
+  max_keys_per_interval: number;
+}
+
+export const DEFAULT_AGGREGATOR_OPTIONS: Omit<AggregatorOptions, 'sensor_id'> = {
+  interval_s: 300,
+  grace_s: 60,
+  max_keys_per_interval: 100_000,
+};
+
+/**
+ * Timing values kept raw per metric before a key counts them into sketch buckets. Bucket
+ * counts cost 4 bytes per bucket of the range the values span (~1.4 KB for three decades;
+ * a library DDSketch ~2.2 KB for one value, ~5 KB for a few) and a transaction key has 8
+ * timing metrics, while most keys of a busy sensor see a handful of transactions per
+ * interval: up to this many values live in the key's typed array instead, and go into the
+ * buckets on the next value. At close either becomes the same DDSketch, bucket for bucket.
+ */
+export const SAMPLES_BEFORE_SKETCH = 8;
+
+/**
+ * Where a kind's numbers live in a key's single Float64Array:
+ * `[count, outcome counts…, (count, sum, min, max) per metric…, negative_clamped per timing metric…,
+ *   SAMPLES_BEFORE_SKETCH buffered values per timing metric…]`.
+ */
+class Layout {
+  readonly outcome_index: Map<string, number>;
+  /** first outcome slot */
+  readonly O = 1;
+  /** first (count, sum, min, max) quadruple */
+  readonly S: number;
+  /** first negative_clamped slot */
+  readonly N: number;
+  /** first buffered sample */
+  readonly B: number;
+  readonly size: number;
+  readonly M: number;
+  readonly T: number;
+  constructor(readonly kind: RecordKind) {
+    this.outcome_index = new Map(kind.outcomes.map((o, i) => [o, i]));
+    this.M = kind.metrics.length;
+    this.T = kind.timing;
+    this.S = this.O + kind.outcomes.length;
+    this.N = this.S + 4 * this.M;
+    this.B = this.N + this.T;
+    this.size = this.B + this.T * SAMPLES_BEFORE_SKETCH;
+  }
+}
+
+const TRANSACTION = new Layout(TRANSACTION_KIND);
+const CONNECTION = new Layout(CONNECTION_KIND);
+
+/** One key of one interval: every number in one typed array, bucket counts only for metrics past the sample buffer. */
+class KeyState {
+  readonly v: Float64Array;
+  /** per timing metric, once it has more than SAMPLES_BEFORE_SKETCH values */
+  buckets: (BucketCounts | null)[] | null = null;
+  /** outcomes outside the kind's list (none today; kept rather than lost) */
+  extra_outcomes: Record<string, number> | null = null;
+  constructor(
+    readonly layout: Layout,
+    readonly server: string,
+    readonly server_port: number,
+    readonly transport: 'tcp' | 'udp',
+    readonly protocol: string,
+    readonly signature: string,
+  ) {
+    this.v = new Float64Array(layout.size);
+  }
+}
+
+class IntervalState {
+  readonly keys = new Map<string, KeyState>();
+  /** keys other than overflow keys, bounded by max_keys_per_interval */
+  regular_keys = 0;
+  constructor(readonly start_s: number) {}
+}
+
+/**
+ * Folds transaction and connection records into per-interval summaries keyed by sensor,
+ * interval start, server, server port, transport, protocol and signature (DESIGN.md,
+ * Interval summaries). Driven by capture time only: `add` files a record under the
+ * interval of its own capture time, `advanceTo` closes intervals whose end + grace has
+ * passed, `flush` closes the rest.
+ */
+export class IntervalAggregator {
+  readonly options: AggregatorOptions;
+  private readonly on_summary: (s: SummaryRecord) => void;
+  /** open intervals, oldest first (rarely more than two) */
+  private readonly open: IntervalState[] = [];
+  private last: IntervalState | null = null;
+  /** latest capture time given to advanceTo */
+  private clock_s = -Infinity;
+  private readonly scratch = new Float64Array(TRANSACTION.M);
+  private keys = 0;
+  private summaries_emitted = 0;
+  private late_records = 0;
+  private overflowed_records = 0;
+
+  constructor(options: Partial<AggregatorOptions>, on_summary: (s: SummaryRecord) => void) {
+    const o: AggregatorOptions = { sensor_id: options.sensor_id ?? hostname(), ...DEFAULT_AGGREGATOR_OPTIONS, ...stripUndefined(options) };
+    if (!Number.isInteger(o.interval_s) || o.interval_s < 1) throw new RangeError(`interval_s must be a whole number of seconds ≥ 1, not ${o.interval_s}`);
+    if (!Number.isFinite(o.grace_s) || o.grace_s < 0) throw new RangeError(`grace_s must be ≥ 0, not ${o.grace_s}`);
+    if (!Number.isInteger(o.max_keys_per_interval) || o.max_keys_per_interval < 1) throw new RangeError(`max_keys_per_interval must be an integer ≥ 1, not ${o.max_keys_per_interval}`);
+    if (typeof o.sensor_id !== 'string' || o.sensor_id === '') throw new RangeError('sensor_id must be a non-empty string');
+    this.options = o;
+    this.on_summary = on_summary;
+  }
+
+  /**
+   * A transaction or connection record; `time_s`: whole capture seconds of its req_first
+   * (transactions) or start (connections), which decide its interval. A record whose
+   * interval has already closed goes to the oldest open interval (counted as late).
+   */
+  add(record: TransactionRecord | ConnectionRecord, time_s: number): void {
+    // ±8.64e12 s is the range of a JavaScript Date (interval_start must be printable)
+    if (!(Math.abs(time_s) <= 8.64e12)) throw new RangeError(`add: time_s must be a capture time in seconds, not ${time_s}`);
+    const iv = this.intervalFor(time_s);
+    const layout = record.type === 'connection' ? CONNECTION : TRANSACTION;
+    const key = `${layout === CONNECTION ? 'c' : 't'}${record.server}\u0000${record.server_port}\u0000${record.transport}\u0000${record.protocol}\u0000${record.signature}`;
+    let ks = iv.keys.get(key);
+    if (ks === undefined) {
+      if (iv.regular_keys < this.options.max_keys_per_interval) {
+        ks = new KeyState(layout, record.server, record.server_port, record.transport, record.protocol, record.signature);
+        iv.keys.set(key, ks);
+        iv.regular_keys++;
+        this.keys++;
+      } else {
+        ks = this.overflowKey(iv, layout, record);
+        this.overflowed_records++;
+      }
+    }
+    this.accumulate(ks, record);
+  }
+
+  /** Capture time advanced to `now_s` (seconds since the epoch, fractional): closes every interval whose end + grace <= now_s. */
+  advanceTo(now_s: number): void {
+    if (!(now_s > this.clock_s)) return;
+    this.clock_s = now_s;
+    const span = this.options.interval_s + this.options.grace_s;
+    const open = this.open;
+    while (open.length > 0 && open[0]!.start_s + span <= now_s) this.close(open.shift()!);
+  }
+
+  /** End of input or SIGINT/SIGTERM: closes every open interval; those whose end capture time has not reached are marked partial. */
+  flush(): void {
+    while (this.open.length > 0) this.close(this.open.shift()!);
+  }
+
+  stats(): { open_intervals: number; keys: number; summaries_emitted: number; late_records: number; overflowed_records: number } {
+    return {
+      open_intervals: this.open.length,
+      keys: this.keys,
+      summaries_emitted: this.summaries_emitted,
+      late_records: this.late_records,
+      overflowed_records: this.overflowed_records,
+    };
+  }
+
+  // ------------------------------------------------------------------ intervals
+
+  private intervalFor(time_s: number): IntervalState {
+    const I = this.options.interval_s;
+    const start = Math.floor(time_s / I) * I;
+    const last = this.last;
+    if (last !== null && last.start_s === start) return last;
+    if (start + I + this.options.grace_s <= this.clock_s) {
+      // Its interval is closed: the oldest open one takes it, or the one capture time is in.
+      this.late_records++;
+      return this.open[0] ?? this.openInterval(Math.floor(this.clock_s / I) * I);
+    }
+    for (const iv of this.open) {
+      if (iv.start_s === start) return (this.last = iv);
+    }
+    return this.openInterval(start);
+  }
+
+  private openInterval(start: number): IntervalState {
+    const iv = new IntervalState(start);
+    let i = this.open.length;
+    while (i > 0 && this.open[i - 1]!.start_s > start) i--;
+    this.open.splice(i, 0, iv);
+    this.last = iv;
+    return iv;
+  }
+
+  private overflowKey(iv: IntervalState, layout: Layout, record: TransactionRecord | ConnectionRecord): KeyState {
+    const signature = layout.kind.overflow_signature;
+    const key = `o${record.server}\u0000${record.server_port}\u0000${record.transport}\u0000${record.protocol}\u0000${signature}`;
+    let ks = iv.keys.get(key);
+    if (ks === undefined) {
+      ks = new KeyState(layout, record.server, record.server_port, record.transport, record.protocol, signature);
+      iv.keys.set(key, ks);
+      this.keys++;
+    }
+    return ks;
+  }
+
+  private close(iv: IntervalState): void {
+    if (this.last === iv) this.last = null;
+    this.keys -= iv.keys.size;
+    const partial = this.clock_s < iv.start_s + this.options.interval_s;
+    const states = [...iv.keys.values()].sort(compareKeys);
+    iv.keys.clear();
+    for (const ks of states) {
+      const summary = this.summary(iv, ks, partial);
+      this.summaries_emitted++;
+      this.on_summary(summary);
+    }
+  }
+
+  // ------------------------------------------------------------------ per key
+
+  private accumulate(ks: KeyState, record: TransactionRecord | ConnectionRecord): void {
+    const L = ks.layout;
+    const v = ks.v;
+    const x = this.scratch;
+    L.kind.read(record, x);
+    v[0]!++;
+    const oi = L.outcome_index.get(record.outcome);
+    if (oi !== undefined) v[L.O + oi]!++;
+    else {
+      const extra = (ks.extra_outcomes ??= {});
+      extra[record.outcome] = (extra[record.outcome] ?? 0) + 1;
+    }
+    const T = L.T, M = L.M, S = L.S;
+    for (let i = 0; i < M; i++) {
+      let value = x[i]!;
+      if (value !== value) continue; // null (NaN)
+      if (i < T && value < 0) {
+        value = 0;
+        v[L.N + i]!++;
+      }
+      const b = S + 4 * i;
+      const c = v[b]!;
+      if (c === 0) {
+        v[b + 1] = value;
+        v[b + 2] = value;
+        v[b + 3] = value;
+      } else {
+        v[b + 1]! += value;
+        if (value < v[b + 2]!) v[b + 2] = value;
+        if (value > v[b + 3]!) v[b + 3] = value;
+      }
+      v[b] = c + 1;
+      if (i < T) {
+        const bc = ks.buckets === null ? null : ks.buckets[i]!;
+        if (bc !== null) bc.add(value);
+        else if (c < SAMPLES_BEFORE_SKETCH) v[L.B + i * SAMPLES_BEFORE_SKETCH + c] = value;
+        else {
+          const nb = new BucketCounts();
+          const from = L.B + i * SAMPLES_BEFORE_SKETCH;
+          for (let j = 0; j < SAMPLES_BEFORE_SKETCH; j++) nb.add(v[from + j]!);
+          nb.add(value);
+          (ks.buckets ??= new Array<BucketCounts | null>(T).fill(null))[i] = nb;
+        }
+      }
+    }
+  }
+
+  private summary(iv: IntervalState, ks: KeyState, partial: boolean): SummaryRecord {
+    const L = ks.layout;
+    const v = ks.v;
+    const names = L.kind.outcomes;
+    const outcomes: Record<string, number> = {};
+    for (let k = 0; k < names.length; k++) if (v[L.O + k]! > 0) outcomes[names[k]!] = v[L.O + k]!;
+    if (ks.extra_outcomes !== null) Object.assign(outcomes, ks.extra_outcomes);
+    const metrics: Record<string, SummaryMetric> = {};
+    for (let i = 0; i < L.M; i++) {
+      const b = L.S + 4 * i;
+      const count = v[b]!;
+      if (count === 0) continue;
+      const m: SummaryMetric = { count, sum: v[b + 1]!, min: v[b + 2]!, max: v[b + 3]! };
+      if (i < L.T) {
+        const bc = ks.buckets?.[i] ?? null;
+        const sk = bc !== null ? bc.toSketch(m.min, m.max, m.sum) : sketchFromSamples(v, L.B + i * SAMPLES_BEFORE_SKETCH, count);
+        Object.assign(m, quantiles(sk, m));
+        if (v[L.N + i]! > 0) m.negative_clamped = v[L.N + i]!;
+        m.sketch = encodeSketch(sk);
+      }
+      metrics[L.kind.metrics[i]!] = m;
+    }
+    const s: SummaryRecord = {
+      type: 'summary',
+      interval_start: rfc3339Seconds(iv.start_s),
+      interval_s: this.options.interval_s,
+      sensor: this.options.sensor_id,
+      server: ks.server,
+      server_port: ks.server_port,
+      transport: ks.transport,
+      protocol: ks.protocol,
+      signature: ks.signature,
+      count: v[0]!,
+      outcomes,
+      metrics,
+    };
+    if (partial) s.partial = true;
+    return s;
+  }
+}
+
+function sketchFromSamples(v: Float64Array, from: number, n: number): DDSketch {
+  const s = newSketch();
+  for (let j = 0; j < n; j++) s.accept(v[from + j]!);
+  return s;
+}
+
+/** Summaries of an interval come out sorted by server, server port, transport, protocol, signature. */
+function compareKeys(a: KeyState, b: KeyState): number {
+  return cmp(a.server, b.server) || a.server_port - b.server_port || cmp(a.transport, b.transport) ||
+    cmp(a.protocol, b.protocol) || cmp(a.signature, b.signature);
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** `2026-01-01T00:05:00Z` */
+export function rfc3339Seconds(epoch_s: number): string {
+  return `${new Date(epoch_s * 1000).toISOString().slice(0, 19)}Z`;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, val] of Object.entries(o)) if (val !== undefined) (out as Record<string, unknown>)[k] = val;
+  return out;
+}

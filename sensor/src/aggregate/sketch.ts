@@ -1,0 +1,511 @@
+import { DDSketch } from '@datadog/sketches-js';
+
+/**
+ * Mergeable quantile sketches for the timing metrics of interval summaries (DESIGN.md,
+ * Interval summaries): a thin layer over the DDSketch of @datadog/sketches-js with a
+ * relative accuracy of 1 %, so that p50/p90/p95/p99 stay within 1 % of the true value
+ * however many intervals or sensors are merged.
+ *
+ * Decisions, from reading and testing the library (2.1.1):
+ *
+ * - Quantile definition. `getValueAtQuantile(q)` returns (an approximation of) the value
+ *   at rank ⌊q·(n−1)⌋ of the sorted values (0-based; its store takes the first bin whose
+ *   running count exceeds q·(n−1)): the "lower" quantile, no interpolation. So p99 of
+ *   [1000, 3000] is ~1000. `quantiles()` keeps that definition.
+ *
+ * - Zero. Values ≤ ~1e-308 go to the sketch's exact zero bucket: a duration of 0 ns (two
+ *   packets with the same timestamp) is kept as exactly 0, counted, merged and encoded.
+ *
+ * - Negative values. The library keeps them in a separate store, but `merge()` forgets to
+ *   merge that store (only `count` grows), so a merged sketch with negatives answers
+ *   wrong quantiles. A negative duration only arises from a capture whose clock stepped
+ *   backwards; it is clamped to 0 (`clampDuration`) before it reaches the summary's
+ *   count/sum/min/max or the sketch, and counted per metric as `negative_clamped`.
+ *   `encodeSketch` and `decodeSketch` refuse sketches holding negative values.
+ *
+ * - Serialization. The library's `toProto()`/`fromProto()` need `protobufjs`, which the
+ *   package lists only as a devDependency (DataDog/sketches-js issue #26, PR #30), so they
+ *   throw "Cannot find module 'protobufjs/minimal'" here. `fromProto()` also drops
+ *   min/max/sum, returns a base class, ignores the sparse `binCounts` form, and would
+ *   allocate whatever key range garbage bytes claim. This module therefore writes and reads
+ *   the same protobuf message (DataDog sketches-proto `DDSketch`: mapping, positive and
+ *   negative stores, zero count) itself and validates what it reads. Each store is written
+ *   in the smaller of the message's two forms (contiguous counts over the occupied range, or
+ *   the sparse key → count map); the library writes its whole padded array (~9 KB for six
+ *   values). Caution: the library's own `fromProto()` reads only the contiguous form (it
+ *   ignores the map, which other DDSketch implementations read), so read these sketches
+ *   with `decodeSketch`, which reads both and whatever the library's `toProto()` wrote.
+ *
+ * - Decoded sketches carry no exact min/max/sum (the format has none): `min`/`max` are set
+ *   to the bounds of the lowest/highest occupied bucket (safe bounds, so a later merge with
+ *   an exactly known sketch cannot clamp a quantile wrongly) and `sum` to NaN. Summaries
+ *   carry the exact values beside the sketch; pass them to `quantiles()` as bounds.
+ */
+
+export const RELATIVE_ACCURACY = 0.01;
+
+const REFERENCE = new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY });
+/** γ of the logarithmic mapping: bucket k holds values in (γ^(k−1), γ^k] */
+export const SKETCH_GAMMA = REFERENCE.mapping.gamma;
+/** keys outside this range cannot come from a finite double */
+const KEY_MIN = REFERENCE.mapping.key(REFERENCE.mapping.minPossible) - 1;
+const KEY_MAX = REFERENCE.mapping.key(REFERENCE.mapping.maxPossible) + 1;
+
+export type Sketch = DDSketch;
+
+export interface Quantiles {
+  p50: number;
+  p90: number;
+  p95: number;
+  p99: number;
+}
+
+export function newSketch(): DDSketch {
+  return new DDSketch({ relativeAccuracy: RELATIVE_ACCURACY });
+}
+
+/** A duration as it enters a summary: negative values (clock stepped back) become 0. */
+export function clampDuration(ns: number): number {
+  return ns < 0 ? 0 : ns;
+}
+
+const MAPPING = REFERENCE.mapping;
+const EMPTY_BINS = new Uint32Array(0);
+
+/**
+ * Values counted into the sketch's buckets (the library's own mapping, so bucket for bucket
+ * the same as `DDSketch.accept`), in one Uint32Array over the occupied key range. The
+ * library's sketch keeps its bins in a JS array grown in chunks of 128 and costs ~5 KB once
+ * a few values spread over three decades; this costs 4 bytes per bucket of the range
+ * (~1.4 KB for three decades). For durations ≥ 0 only: counts per interval, not roll-ups.
+ */
+export class BucketCounts {
+  /** key of bins[0] */
+  private lo = 0;
+  private bins: Uint32Array = EMPTY_BINS;
+  zero = 0;
+  count = 0;
+
+  add(value: number): void {
+    this.count++;
+    // the library's test: at or below minPossible (~1e-308) is zero
+    if (!(value > MAPPING.minPossible)) {
+      this.zero++;
+      return;
+    }
+    const key = MAPPING.key(value);
+    let i = key - this.lo;
+    if (i < 0 || i >= this.bins.length) i = this.grow(key);
+    this.bins[i]!++;
+  }
+
+  /** Widens the range to hold `key` (with some room on the side it grew), returns its index. */
+  private grow(key: number): number {
+    const old = this.bins;
+    if (old.length === 0) {
+      this.bins = new Uint32Array(16);
+      this.lo = key - 8;
+      return 8;
+    }
+    const hi = this.lo + old.length - 1;
+    const pad = Math.max(8, old.length >> 2);
+    const lo = key < this.lo ? key - pad : this.lo;
+    const new_hi = key > hi ? key + pad : hi;
+    const bins = new Uint32Array(new_hi - lo + 1);
+    bins.set(old, this.lo - lo);
+    this.bins = bins;
+    this.lo = lo;
+    return key - lo;
+  }
+
+  /** The DDSketch of these values; `min`/`max`/`sum` (known exactly by the caller) are set on it. */
+  toSketch(min: number, max: number, sum: number): DDSketch {
+    return sketchFromBins(this.lo, this.bins, this.zero, min, max, sum);
+  }
+}
+
+/** A new sketch holding the contents of both (neither is modified). */
+export function mergeSketches(a: DDSketch, b: DDSketch): DDSketch {
+  const out = newSketch();
+  out.merge(a);
+  out.merge(b);
+  return out;
+}
+
+/**
+ * p50/p90/p95/p99 as integers (ns). With `bounds` (the exact min and max of the values,
+ * which a summary carries), each estimate is clamped into [min, max]: the true quantile
+ * lies there, so clamping only removes error (p50 of a single value becomes exact).
+ */
+export function quantiles(s: DDSketch, bounds?: { min: number; max: number }): Quantiles {
+  if (s.count <= 0) throw new Error('quantiles: the sketch is empty');
+  const q = (p: number): number => {
+    let v = s.getValueAtQuantile(p);
+    if (bounds !== undefined) {
+      if (v < bounds.min) v = bounds.min;
+      if (v > bounds.max) v = bounds.max;
+    }
+    return Math.round(v);
+  };
+  return { p50: q(0.5), p90: q(0.9), p95: q(0.95), p99: q(0.99) };
+}
+
+// ------------------------------------------------------------------ encoding
+
+/** Protobuf wire types used by the DDSketch message. */
+const VARINT = 0, I64 = 1, LEN = 2, I32 = 5;
+
+/** Bytes of a varint. */
+function varintSize(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    n++;
+  }
+  return n;
+}
+
+function zigzag(v: number): number {
+  return ((v << 1) ^ (v >> 31)) >>> 0;
+}
+
+/** Writes into one scratch buffer, reused by every encodeSketch call (sizes are computed first). */
+class Writer {
+  buf = Buffer.allocUnsafe(4096);
+  pos = 0;
+
+  reset(size: number): void {
+    if (this.buf.length < size) this.buf = Buffer.allocUnsafe(Math.max(size, this.buf.length * 2));
+    this.pos = 0;
+  }
+
+  varint(v: number): void {
+    const buf = this.buf;
+    while (v >= 0x80) {
+      buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    buf[this.pos++] = v;
+  }
+
+  tag(field: number, wire: number): void {
+    this.buf[this.pos++] = field * 8 + wire;
+  }
+
+  double(v: number): void {
+    this.buf.writeDoubleLE(v, this.pos);
+    this.pos += 8;
+  }
+}
+
+const WRITER = new Writer();
+
+interface StoreLike {
+  bins: number[];
+  offset: number;
+}
+
+/**
+ * How a store is written: in whichever of the message's two forms is smaller, contiguous
+ * counts (8 bytes per bin of the occupied range, zeros included) or the sparse key → count
+ * map (~13 bytes per non-empty bin). A few values spread over decades of latency leave most
+ * of the range empty, and the sparse form is then several times smaller.
+ */
+interface StorePlan {
+  store: StoreLike;
+  /** occupied index range of store.bins; lo > hi when empty */
+  lo: number;
+  hi: number;
+  sparse: boolean;
+  /** bytes of the Store message body */
+  size: number;
+}
+
+function planStore(store: StoreLike): StorePlan {
+  const bins = store.bins;
+  let lo = 0, hi = bins.length - 1;
+  while (lo <= hi && !(bins[lo]! > 0)) lo++;
+  while (hi >= lo && !(bins[hi]! > 0)) hi--;
+  if (lo > hi) return { store, lo, hi, sparse: false, size: 0 };
+  let sparse_size = 0;
+  for (let i = lo; i <= hi; i++) {
+    if (bins[i]! > 0) sparse_size += 2 + 1 + varintSize(zigzag(i + store.offset)) + 1 + 8;
+  }
+  const n = hi - lo + 1;
+  const contiguous_size = 1 + varintSize(n * 8) + n * 8 + 1 + varintSize(zigzag(lo + store.offset));
+  return sparse_size < contiguous_size
+    ? { store, lo, hi, sparse: true, size: sparse_size }
+    : { store, lo, hi, sparse: false, size: contiguous_size };
+}
+
+function writeStore(w: Writer, field: number, p: StorePlan): void {
+  w.tag(field, LEN);
+  w.varint(p.size);
+  const bins = p.store.bins, offset = p.store.offset;
+  if (p.lo > p.hi) return;
+  if (p.sparse) {
+    for (let i = p.lo; i <= p.hi; i++) {
+      const c = bins[i]!;
+      if (!(c > 0)) continue;
+      const z = zigzag(i + offset);
+      // binCounts entry: { 1: sint32 key, 2: double count }
+      w.tag(1, LEN);
+      w.varint(1 + varintSize(z) + 1 + 8);
+      w.tag(1, VARINT);
+      w.varint(z);
+      w.tag(2, I64);
+      w.double(c);
+    }
+  } else {
+    // contiguousBinCounts (packed doubles), then contiguousBinIndexOffset
+    w.tag(2, LEN);
+    w.varint((p.hi - p.lo + 1) * 8);
+    for (let i = p.lo; i <= p.hi; i++) w.double(bins[i]!);
+    w.tag(3, VARINT);
+    w.varint(zigzag(p.lo + offset));
+  }
+}
+
+/** The sketch as base64 of the DDSketch protobuf message (stores in their smaller form, see planStore). */
+export function encodeSketch(s: DDSketch): string {
+  if (s.negativeStore.count > 0) throw new Error('encodeSketch: the sketch holds negative values (clamp durations to 0 first)');
+  const pos = planStore(s.store);
+  const neg = planStore(s.negativeStore);
+  const mapping_size = 9 + 9 + 2;
+  const total = 2 + mapping_size + 1 + varintSize(pos.size) + pos.size + 1 + varintSize(neg.size) + neg.size + 9;
+  const w = WRITER;
+  w.reset(total);
+  // mapping { gamma, indexOffset 0, interpolation NONE (the logarithmic mapping) }
+  w.tag(1, LEN);
+  w.varint(mapping_size);
+  w.tag(1, I64);
+  w.double(s.mapping.gamma);
+  w.tag(2, I64);
+  w.double(0);
+  w.tag(3, VARINT);
+  w.varint(0);
+  // The library's fromProto() needs both stores present, even empty.
+  writeStore(w, 2, pos);
+  writeStore(w, 3, neg);
+  w.tag(4, I64);
+  w.double(s.zeroCount);
+  if (w.pos !== total) throw new Error(`encodeSketch: wrote ${w.pos} bytes, planned ${total}`);
+  return w.buf.toString('base64', 0, total);
+}
+
+/**
+ * A DDSketch with the given bucket counts (`counts[i]` for key `lo + i`), its dense store
+ * filled in one go: adding keys one by one makes the library re-centre its bins again and
+ * again. Counts must be ≥ 0; min/max/sum are set as given.
+ */
+function sketchFromBins(lo: number, counts: ArrayLike<number>, zero: number, min: number, max: number, sum: number): DDSketch {
+  const s = newSketch();
+  let a = 0, b = counts.length - 1;
+  while (a <= b && !(counts[a]! > 0)) a++;
+  while (b >= a && !(counts[b]! > 0)) b--;
+  if (a <= b) {
+    const store = s.store;
+    const bins = new Array<number>(b - a + 1);
+    let n = 0;
+    for (let i = a; i <= b; i++) n += bins[i - a] = counts[i]!;
+    store.bins = bins;
+    store.offset = lo + a;
+    store.minKey = lo + a;
+    store.maxKey = lo + b;
+    store.count = n;
+  }
+  s.zeroCount = zero;
+  s.count = s.store.count + zero;
+  s.min = min;
+  s.max = max;
+  s.sum = sum;
+  return s;
+}
+
+// ------------------------------------------------------------------ decoding
+
+class NotASketch extends Error {}
+
+class Reader {
+  private readonly view: DataView;
+  constructor(private readonly buf: Uint8Array, public pos: number, readonly end: number) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  more(): boolean {
+    return this.pos < this.end;
+  }
+
+  /** An unsigned varint of at most 32 bits. */
+  varint32(): number {
+    let v = 0, mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new NotASketch('truncated varint');
+      const b = this.buf[this.pos++]!;
+      v += (b & 0x7f) * mul;
+      if ((b & 0x80) === 0) {
+        if (v > 0xffffffff) throw new NotASketch('varint out of range');
+        return v;
+      }
+      mul *= 128;
+    }
+    throw new NotASketch('varint longer than 10 bytes');
+  }
+
+  sint32(): number {
+    const n = this.varint32();
+    return (n >>> 1) ^ -(n & 1);
+  }
+
+  double(): number {
+    if (this.pos + 8 > this.end) throw new NotASketch('truncated double');
+    const v = this.view.getFloat64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+
+  /** A length-delimited body as a sub-reader. */
+  sub(): Reader {
+    const len = this.varint32();
+    if (this.pos + len > this.end) throw new NotASketch('truncated field');
+    const r = new Reader(this.buf, this.pos, this.pos + len);
+    this.pos += len;
+    return r;
+  }
+
+  skip(wire: number): void {
+    switch (wire) {
+      case VARINT: this.varint32OrLonger(); return;
+      case I64: this.need(8); return;
+      case LEN: this.sub(); return;
+      case I32: this.need(4); return;
+      default: throw new NotASketch(`wire type ${wire}`);
+    }
+  }
+
+  private need(n: number): void {
+    if (this.pos + n > this.end) throw new NotASketch('truncated field');
+    this.pos += n;
+  }
+
+  private varint32OrLonger(): void {
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new NotASketch('truncated varint');
+      if ((this.buf[this.pos++]! & 0x80) === 0) return;
+    }
+    throw new NotASketch('varint longer than 10 bytes');
+  }
+}
+
+interface DecodedStore {
+  /** key → count, from either the sparse map or the contiguous form */
+  bins: Map<number, number>;
+}
+
+function readStore(r: Reader): DecodedStore {
+  const contiguous: number[] = [];
+  let offset = 0;
+  const bins = new Map<number, number>();
+  while (r.more()) {
+    const tag = r.varint32();
+    const field = tag >>> 3, wire = tag & 7;
+    if (field === 1 && wire === LEN) {
+      // binCounts: map<sint32, double>
+      const e = r.sub();
+      let key = 0, count = 0;
+      while (e.more()) {
+        const t = e.varint32();
+        if (t >>> 3 === 1 && (t & 7) === VARINT) key = e.sint32();
+        else if (t >>> 3 === 2 && (t & 7) === I64) count = e.double();
+        else e.skip(t & 7);
+      }
+      addBin(bins, key, count);
+    } else if (field === 2 && wire === LEN) {
+      const p = r.sub();
+      while (p.more()) contiguous.push(p.double());
+    } else if (field === 2 && wire === I64) {
+      contiguous.push(r.double());
+    } else if (field === 3 && wire === VARINT) {
+      offset = r.sint32();
+    } else {
+      r.skip(wire);
+    }
+  }
+  for (let i = 0; i < contiguous.length; i++) addBin(bins, offset + i, contiguous[i]!);
+  return { bins };
+}
+
+function addBin(bins: Map<number, number>, key: number, count: number): void {
+  if (!Number.isFinite(count) || count < 0) throw new NotASketch(`bin count ${count}`);
+  if (count === 0) return;
+  if (key < KEY_MIN || key > KEY_MAX) throw new NotASketch(`bin key ${key} outside the mapping's range`);
+  bins.set(key, (bins.get(key) ?? 0) + count);
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * A sketch from `encodeSketch` text (or any DDSketch protobuf with the same 1 % logarithmic
+ * mapping and no negative values). Throws an Error starting "decodeSketch:" otherwise.
+ */
+export function decodeSketch(text: string): DDSketch {
+  if (typeof text !== 'string' || text.length === 0) throw new Error('decodeSketch: empty input, not a sketch');
+  if (!BASE64.test(text)) throw new Error('decodeSketch: not base64, not a sketch');
+  const bytes = Buffer.from(text, 'base64');
+  try {
+    return fromBytes(bytes);
+  } catch (e) {
+    if (e instanceof NotASketch) throw new Error(`decodeSketch: not a DDSketch protobuf (${e.message})`);
+    throw e;
+  }
+}
+
+function fromBytes(bytes: Uint8Array): DDSketch {
+  const r = new Reader(bytes, 0, bytes.length);
+  let gamma: number | null = null, index_offset = 0, interpolation = 0;
+  let positive: DecodedStore | null = null, negative: DecodedStore | null = null;
+  let zero = 0;
+  while (r.more()) {
+    const tag = r.varint32();
+    const field = tag >>> 3, wire = tag & 7;
+    if (field === 0) throw new NotASketch('field number 0');
+    if (field === 1 && wire === LEN) {
+      const m = r.sub();
+      gamma = null;
+      while (m.more()) {
+        const t = m.varint32();
+        const f = t >>> 3, wt = t & 7;
+        if (f === 1 && wt === I64) gamma = m.double();
+        else if (f === 2 && wt === I64) index_offset = m.double();
+        else if (f === 3 && wt === VARINT) interpolation = m.varint32();
+        else m.skip(wt);
+      }
+    } else if (field === 2 && wire === LEN) positive = readStore(r.sub());
+    else if (field === 3 && wire === LEN) negative = readStore(r.sub());
+    else if (field === 4 && wire === I64) zero = r.double();
+    else r.skip(wire);
+  }
+  if (gamma === null) throw new NotASketch('no index mapping');
+  if (!(Math.abs(gamma - SKETCH_GAMMA) <= 1e-12 * SKETCH_GAMMA)) {
+    const accuracy = (gamma - 1) / (gamma + 1);
+    throw new NotASketch(`mapping gamma ${gamma} (relative accuracy ${accuracy}), expected ${SKETCH_GAMMA} (${RELATIVE_ACCURACY})`);
+  }
+  if (index_offset !== 0) throw new NotASketch(`mapping index offset ${index_offset}, expected 0`);
+  if (interpolation !== 0) throw new NotASketch(`mapping interpolation ${interpolation}, expected 0 (logarithmic)`);
+  if (!Number.isFinite(zero) || zero < 0) throw new NotASketch(`zero count ${zero}`);
+  if (negative !== null && negative.bins.size > 0) throw new NotASketch('negative values (wiretime sketches hold none)');
+
+  let lo = Infinity, hi = -Infinity;
+  const bins = positive?.bins ?? new Map<number, number>();
+  for (const key of bins.keys()) {
+    if (key < lo) lo = key;
+    if (key > hi) hi = key;
+  }
+  const counts = bins.size === 0 ? [] : new Array<number>(hi - lo + 1).fill(0);
+  for (const [key, count] of bins) counts[key - lo] = count;
+  // Safe bounds: bucket k holds (γ^(k−1), γ^k]; widened a hair against rounding.
+  const min = zero > 0 ? 0 : bins.size > 0 ? Math.pow(SKETCH_GAMMA, lo - 1) * (1 - 1e-9) : Infinity;
+  const max = bins.size > 0 ? Math.pow(SKETCH_GAMMA, hi) * (1 + 1e-9) : zero > 0 ? 0 : -Infinity;
+  const s = sketchFromBins(bins.size === 0 ? 0 : lo, counts, zero, min, max, NaN);
+  return s;
+}

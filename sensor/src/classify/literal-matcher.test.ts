@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { LiteralMatcher } from './literal-matcher.ts';
+import { PrefixTrie } from './prefix-trie.ts';
+
+const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
+
+function foundBytes(m: LiteralMatcher, s: string, len = s.length): number[] {
+  const k = m.scanBytes(bytes(s), len);
+  return [...m.found.subarray(0, k)].sort((a, b) => a - b);
+}
+
+function foundString(m: LiteralMatcher, s: string): number[] {
+  const k = m.scanString(s);
+  return [...m.found.subarray(0, k)].sort((a, b) => a - b);
+}
+
+describe('LiteralMatcher', () => {
+  const lits = ['he', 'she', 'his', 'hers', '/webmail/src/', 'GET ', 'caf\xe9'];
+  const m = new LiteralMatcher(lits);
+  test('the textbook example: overlapping literals and literals inside others', () => {
+    assert.deepEqual(foundBytes(m, 'ushers'), [0, 1, 3]); // he, she, hers
+    assert.deepEqual(foundString(m, 'ahishers'), [0, 1, 2, 3]);
+  });
+  test('each literal once, however often it occurs; only within len', () => {
+    assert.deepEqual(foundBytes(m, 'GET GET GET /webmail/src/'), [4, 5]);
+    assert.deepEqual(foundBytes(m, 'GET /webmail/src/', 16), [5]);
+  });
+  test('bytes above 0x7f; characters above 0xff in a string match nothing', () => {
+    assert.deepEqual(foundBytes(m, 'un caf\xe9'), [6]);
+    assert.deepEqual(foundString(m, 'h\u0165e'), []);
+  });
+  test('a scan forgets the previous one', () => {
+    assert.deepEqual(foundBytes(m, 'she'), [0, 1]);
+    assert.deepEqual(foundBytes(m, 'xyz'), []);
+  });
+  test('no literals: nothing found', () => {
+    const empty = new LiteralMatcher([]);
+    assert.equal(empty.scanBytes(bytes('anything'), 8), 0);
+    assert.equal(empty.scanString('anything'), 0);
+  });
+  test('agrees with includes() on random text', () => {
+    const alphabet = 'ab/ \xe9';
+    let seed = 1;
+    const rnd = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const word = (n: number) => Array.from({ length: n }, () => alphabet[rnd(alphabet.length)]).join('');
+    const words = [...new Set(Array.from({ length: 40 }, () => word(2 + rnd(4))))];
+    const mm = new LiteralMatcher(words);
+    for (let i = 0; i < 2000; i++) {
+      const text = word(rnd(40));
+      const want = words.flatMap((w, id) => (text.includes(w) ? [id] : []));
+      assert.deepEqual(foundBytes(mm, text), want, JSON.stringify(text));
+      assert.deepEqual(foundString(mm, text), want);
+    }
+  });
+});
+
+describe('PrefixTrie', () => {
+  const t = new PrefixTrie(['GET /api/', 'GET ', 'GET /api/v1/items', 'POST /cart']);
+  const walk = (s: string, start = 0, end = s.length) => {
+    const k = t.walkBytes(bytes(s), start, end);
+    return [...t.found.subarray(0, k)];
+  };
+  test('every string that is a prefix at the position, shortest first', () => {
+    assert.deepEqual(walk('GET /api/v1/items?page=2'), [1, 0, 2]);
+    assert.deepEqual(walk('GET /index.html'), [1]);
+    assert.deepEqual(walk('POST /cart/add'), [3]);
+    assert.deepEqual(walk('PUT /cart'), []);
+  });
+  test('from an offset, up to an end', () => {
+    assert.deepEqual(walk('xxxxGET /api/', 4), [1, 0]);
+    assert.deepEqual(walk('GET /api/', 0, 8), [1]); // "GET /api" lacks the final '/'
+    assert.deepEqual(walk('GET /api/', 9), []);
+  });
+  test('on a string', () => {
+    const k = t.walkString('GET /api/x');
+    assert.deepEqual([...t.found.subarray(0, k)], [1, 0]);
+  });
+  test('a string given twice is a programming error', () => {
+    assert.throws(() => new PrefixTrie(['ab', 'ab']), /given twice/);
+  });
+});
