@@ -394,11 +394,23 @@ export class Pipeline implements PacketSink, ConversationOwner {
     this.anomalies[kind] = (this.anomalies[kind] ?? 0) + 1;
   }
 
+  /** Request-prefix buffers of emitted transactions, reused (bounded: the rest are left to the GC). */
+  private readonly prefix_pool: Uint8Array[] = [];
+
+  prefixBuffer(bytes: number): Uint8Array {
+    const b = this.prefix_pool.pop();
+    return b !== undefined && b.length === bytes ? b : new Uint8Array(bytes);
+  }
+
   emitTransaction(tx: Transaction, conv: Conversation): void {
     const classifier = this.options.classifier;
     if (classifier !== null) {
       const name = classifier.classify(tx.protocol, tx.request_prefix ?? NO_BYTES, tx.request_prefix_len, tx.subject);
       if (name !== null) tx.signature = name;
+      if (tx.request_prefix !== null) {
+        if (this.prefix_pool.length < 1024) this.prefix_pool.push(tx.request_prefix);
+        tx.request_prefix = null;
+      }
     }
     this.transactions++;
     this.by_protocol[tx.protocol] = (this.by_protocol[tx.protocol] ?? 0) + 1;

@@ -6,6 +6,8 @@ import { Transaction } from './transaction.ts';
 export interface ConversationOwner {
   emitTransaction(tx: Transaction, conv: Conversation): void;
   count(kind: string): void;
+  /** a buffer of `bytes` for a request's first bytes; it comes back when the transaction is emitted */
+  prefixBuffer(bytes: number): Uint8Array;
 }
 
 export interface ConversationLimits {
@@ -269,7 +271,7 @@ export class Conversation implements AnalyzerContext {
     const from = this.cursor - this.chunk_cursor;
     const take = Math.min(n, keep - tx.request_bytes, this.chunk_len - from);
     if (from < 0 || take <= 0) return; // bytes the capture did not keep (snap length)
-    if (tx.request_prefix === null) tx.request_prefix = new Uint8Array(keep);
+    if (tx.request_prefix === null) tx.request_prefix = this.owner.prefixBuffer(keep);
     if (tx.request_prefix_len !== tx.request_bytes) return; // a hole before: the prefix stops there
     tx.request_prefix.set(this.chunk_buf.subarray(this.chunk_off + from, this.chunk_off + from + take), tx.request_prefix_len);
     tx.request_prefix_len += take;
