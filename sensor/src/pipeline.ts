@@ -38,7 +38,7 @@ export interface TransactionClassifier {
 
 /**
  * Receives every record. `time_s`: whole capture seconds the record belongs to
- * (a transaction's first request packet, a connection's first packet; the end of
+ * (a transaction's first request packet, a connection's last packet; the end of
  * capture for statistics).
  */
 export type RecordSink = (record: OutputRecord, time_s: number) => void;
@@ -537,7 +537,9 @@ export class Pipeline implements PacketSink, ConversationOwner {
       server_data_pkts: cols.data_pkts[slot * 2 + server]!,
       picked_up_mid_stream: cols.syn_side[slot]! < 0 && cols.synack_side[slot]! < 0,
     };
-    this.on_record(record, base + Math.floor(cols.first_ns[slot]! / 1e9));
+    // A connection is reported when it ends, so it is placed by its last packet: placed by
+    // its first, a long keep-alive connection would always arrive after its interval closed.
+    this.on_record(record, base + Math.floor(cols.last_ns[slot]! / 1e9));
   }
 }
 

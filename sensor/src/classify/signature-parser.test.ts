@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DEFAULT_DEPTH, parseSignatures, SignatureSyntaxError } from './signature-parser.ts';
 
-// The rule from the PasTmon article (SysAdmin, June 2007), verbatim.
+// The webmail rule from PasTmon's documentation, verbatim.
 const WEBMAIL = `// http "GET " request for webmail
 transaction GET_webmail_$1 {
     Offset = 0;
