@@ -26,6 +26,12 @@ export interface SensorOptions {
   classifier: TransactionClassifier | null;
   /** called when capture time enters a new second (drives interval closing) */
   on_clock: ((now_s: number) => void) | null;
+  /**
+   * Records carry their RFC 3339 timestamps (default). A consumer that only aggregates
+   * (summaries without raw output) turns this off: the time fields are then null and the
+   * formatting is saved.
+   */
+  timestamps: boolean;
 }
 
 /** What the pipeline needs of a signature set (sensor/src/classify/signature-set.ts). */
@@ -50,6 +56,7 @@ export const DEFAULT_SENSOR_OPTIONS: SensorOptions = {
   filter: null,
   classifier: null,
   on_clock: null,
+  timestamps: true,
 };
 
 /** The statistics block (DESIGN.md, Raw output) minus its `type`. */
@@ -394,6 +401,10 @@ export class Pipeline implements PacketSink, ConversationOwner {
     this.anomalies[kind] = (this.anomalies[kind] ?? 0) + 1;
   }
 
+  private time(base_sec: number, rel_ns: number): string | null {
+    return this.options.timestamps ? time(base_sec, rel_ns) : null;
+  }
+
   /** Request-prefix buffers of emitted transactions, reused (bounded: the rest are left to the GC). */
   private readonly prefix_pool: Uint8Array[] = [];
 
@@ -452,11 +463,11 @@ export class Pipeline implements PacketSink, ConversationOwner {
       client_port: this.table.port(slot, client),
       server: conv.server_address!,
       server_port: this.table.port(slot, server),
-      req_first: time(base, tx.req_first_ns),
-      req_last: time(base, tx.req_last_ns),
-      rsp_first: time(base, tx.rsp_first_ns),
-      rsp_last: time(base, tx.rsp_last_ns),
-      rsp_acked: time(base, tx.rsp_acked_ns),
+      req_first: this.time(base, tx.req_first_ns),
+      req_last: this.time(base, tx.req_last_ns),
+      rsp_first: this.time(base, tx.rsp_first_ns),
+      rsp_last: this.time(base, tx.rsp_last_ns),
+      rsp_acked: this.time(base, tx.rsp_acked_ns),
       request_ns: ns(tx.req_last_ns - tx.req_first_ns),
       ttfr_ns: ns(tx.rsp_first_ns - tx.req_last_ns),
       ttlr_ns: ns(ttlr),
@@ -519,11 +530,11 @@ export class Pipeline implements PacketSink, ConversationOwner {
       client_port: this.table.port(slot, client),
       server: addressString(ip, this.table.addressWords(slot, server)),
       server_port: this.table.port(slot, server),
-      start: time(base, cols.first_ns[slot]!),
-      end: time(base, cols.last_ns[slot]!),
-      syn: time(base, cols.syn_ns[slot]!),
-      syn_ack: time(base, cols.synack_ns[slot]!),
-      ack: time(base, cols.hs_ack_ns[slot]!),
+      start: this.time(base, cols.first_ns[slot]!),
+      end: this.time(base, cols.last_ns[slot]!),
+      syn: this.time(base, cols.syn_ns[slot]!),
+      syn_ack: this.time(base, cols.synack_ns[slot]!),
+      ack: this.time(base, cols.hs_ack_ns[slot]!),
       rtt_server_ns: ns(rs),
       rtt_client_ns: ns(rc),
       rtt_ns: ns(cols.rttNs(slot)),

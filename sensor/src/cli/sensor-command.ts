@@ -140,6 +140,8 @@ export async function sensorCommand(argv: string[]): Promise<number> {
         agg?.advanceTo(now_s);
       };
     }
+    // Summaries alone need no timestamp text on the records they are built from.
+    options.timestamps = txWriter !== null;
     pipeline = new Pipeline(options, (r: OutputRecord, time_s: number) => {
       if (r.type === 'statistics') return;
       txWriter?.write(r);
