@@ -211,8 +211,8 @@ export class Pipeline implements PacketSink, ConversationOwner {
 
   private onTcp(pkt: DecodedPacket, ts_sec: number, ts_nsec: number): void {
     const cols = this.cols;
-    let slot = this.lookupOrCreate(pkt, ts_sec, ts_nsec);
-    let dir = this.table.direction;
+    const slot = this.lookupOrCreate(pkt, ts_sec, ts_nsec);
+    const dir = this.table.direction;
     const flags = pkt.tcp_flags;
     const syn = (flags & TcpFlag.SYN) !== 0;
     const ackf = (flags & TcpFlag.ACK) !== 0;
@@ -232,14 +232,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
       if (!ackf) {
         const syn_side = cols.syn_side[slot]!;
         if (syn_side < 0) {
-          cols.syn_side[slot] = dir;
-          cols.isn[i2] = pkt.seq;
-          cols.syn_ns[slot] = ts;
-          cols.syn_count[slot] = 1;
-          cols.mss[i2] = pkt.opt_mss;
-          cols.wscale[i2] = pkt.opt_wscale;
-          if (cols.client_side[slot]! < 0) cols.client_side[slot] = dir;
-          if (cols.state[slot] === ConnState.NONE) cols.state[slot] = ConnState.SYN_SENT;
+          this.firstSyn(slot, dir, pkt, ts);
         } else if (syn_side === dir && cols.isn[i2] === pkt.seq) {
           // A retransmitted SYN: set-up timing restarts from the most recent SYN (as tshark's
           // initial RTT does), and the SYN/ACK that counts is the first one after it.
@@ -254,7 +247,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
           this.conv[slot] = undefined;
           cols.reset(slot, ts_sec, ts_nsec);
           ts = this.relNs(slot, ts_sec, ts_nsec);
-          slot = this.restartWithSyn(slot, dir, pkt, ts);
+          this.firstSyn(slot, dir, pkt, ts);
         } else {
           // Another attempt with a new ISN before any answer.
           cols.isn[i2] = pkt.seq;
@@ -299,18 +292,18 @@ export class Pipeline implements PacketSink, ConversationOwner {
     }
   }
 
-  private restartWithSyn(slot: number, dir: number, pkt: DecodedPacket, ts: number): number {
+  /** The connection's first SYN: its sender is the client (DESIGN.md, roles). */
+  private firstSyn(slot: number, dir: number, pkt: DecodedPacket, ts: number): void {
     const cols = this.cols;
     const i2 = slot * 2 + dir;
     cols.syn_side[slot] = dir;
-    cols.client_side[slot] = dir;
     cols.isn[i2] = pkt.seq;
     cols.syn_ns[slot] = ts;
     cols.syn_count[slot] = 1;
     cols.mss[i2] = pkt.opt_mss;
     cols.wscale[i2] = pkt.opt_wscale;
-    cols.state[slot] = ConnState.SYN_SENT;
-    return slot;
+    if (cols.client_side[slot]! < 0) cols.client_side[slot] = dir;
+    if (cols.state[slot] === ConnState.NONE) cols.state[slot] = ConnState.SYN_SENT;
   }
 
   private onUdp(pkt: DecodedPacket, ts_sec: number, ts_nsec: number): void {

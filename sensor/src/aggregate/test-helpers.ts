@@ -1,16 +1,6 @@
 import type { ConnectionRecord, TransactionRecord } from '../output/records.ts';
 
-/** Seeded PRNG (mulberry32): the same datasets on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../../../test/support/prng.ts';
 
 /** Standard normal deviate (Box–Muller). */
 export function normal(rnd: () => number): number {

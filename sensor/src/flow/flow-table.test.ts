@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DecodedPacket, IpProto } from '../decode/decoded-packet.ts';
 import { FlowTable, hashPacket } from './flow-table.ts';
+import { prng } from '../../../test/support/prng.ts';
 
 interface Tuple {
   v?: 4 | 6;
@@ -38,17 +39,6 @@ const A = 0x0a000001; // 10.0.0.1
 const B = 0x0a000002; // 10.0.0.2
 const noEvict = (): void => assert.fail('nothing should be evicted');
 
-/** a small deterministic PRNG (mulberry32) for the shuffles */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('FlowTable', () => {
   test('lookup is symmetric: both directions find the slot; direction 0 for A→B, 1 for B→A', () => {
