@@ -316,6 +316,7 @@ const STAGES = [
   { id: 'read', name: 'sensor: read only', what: 'capture reader' },
   { id: 'decode', name: 'sensor: read + decode', what: 'capture reader + decoder' },
   { id: 'pipeline', name: 'sensor: full pipeline', what: 'pipeline' },
+  { id: 'pipeline-records', name: 'sensor: + record objects', what: 'pipeline' },
   { id: 'pipeline-summaries', name: 'sensor: + default names + summaries', what: 'pipeline' },
   { id: 'pipeline-summaries', name: 'sensor: + 200 rules + summaries', what: 'pipeline', rules: 200 },
 ] as const;

@@ -2,7 +2,7 @@
  * One sensor stage over one capture file, in a process of its own (so that stages
  * share neither JIT state nor heap, and peak memory is per stage):
  *
- *   node --import tsx bench/sensor-stage.ts read|decode|pipeline FILE
+ *   node --import tsx bench/sensor-stage.ts read|decode|pipeline|pipeline-records FILE
  *   node --import tsx bench/sensor-stage.ts pipeline-summaries FILE [RULES_FILE]
  *   node --expose-gc --import tsx bench/sensor-stage.ts pipeline-memory FILE|gen:PACKETS[:SEED]
  *
@@ -29,7 +29,7 @@
  */
 import { memoryUsage, resourceUsage } from 'node:process';
 
-type Stage = 'read' | 'decode' | 'pipeline' | 'pipeline-memory' | 'pipeline-summaries';
+type Stage = 'read' | 'decode' | 'pipeline' | 'pipeline-records' | 'pipeline-memory' | 'pipeline-summaries';
 
 interface StageResult {
   stage: Stage;
@@ -233,8 +233,10 @@ async function run(stage: Stage, file: string): Promise<StageResult> {
     }
     work = async () => {
       const records: Record<string, number> = {};
-      // A cheap consumer: the pipeline builds every record, nothing formats or writes it.
-      const stats = await pl.analyzeCaptureFile(file, {}, (r) => {
+      // `pipeline`: transactions and connections are made and counted, no record objects.
+      // `pipeline-records`: a cheap consumer, so the pipeline also builds every record
+      // object (addresses and RFC 3339 times as text); nothing formats or writes them.
+      const stats = await pl.analyzeCaptureFile(file, {}, stage === 'pipeline' ? null : (r) => {
         const t = r.type ?? 'record';
         records[t] = (records[t] ?? 0) + 1;
       });
@@ -264,8 +266,8 @@ async function run(stage: Stage, file: string): Promise<StageResult> {
 }
 
 const [stage, file] = process.argv.slice(2);
-if ((stage !== 'read' && stage !== 'decode' && stage !== 'pipeline' && stage !== 'pipeline-memory' && stage !== 'pipeline-summaries') || file === undefined) {
-  console.error('usage: node [--expose-gc] --import tsx bench/sensor-stage.ts read|decode|pipeline|pipeline-memory|pipeline-summaries FILE [RULES_FILE]');
+if ((stage !== 'read' && stage !== 'decode' && stage !== 'pipeline' && stage !== 'pipeline-records' && stage !== 'pipeline-memory' && stage !== 'pipeline-summaries') || file === undefined) {
+  console.error('usage: node [--expose-gc] --import tsx bench/sensor-stage.ts read|decode|pipeline|pipeline-records|pipeline-memory|pipeline-summaries FILE [RULES_FILE]');
   process.exit(2);
 }
 try {
