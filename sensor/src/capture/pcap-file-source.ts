@@ -86,7 +86,9 @@ export async function readCaptureFile(path: string, sink: PacketSink, options: R
   }
   try {
     try {
-      file_bytes = (await handle.stat()).size;
+      const st = await handle.stat();
+      // A pipe or FIFO (`tcpdump -w - | wiretime sensor -r -`) has no size and no offsets.
+      file_bytes = st.isFile() ? st.size : Infinity;
     } catch (err) {
       throw ioError(path, 0, err);
     }
@@ -537,6 +539,11 @@ class ChunkReader {
     this.view = new DataView(this.buf.buffer);
   }
 
+  /** Where to read: the offset in a regular file; null (the current position) in a pipe. */
+  private position(offset: number): number | null {
+    return this.file_bytes === Infinity ? null : offset;
+  }
+
   /** File offset of `pos`: everything before it is consumed. */
   offset(): number {
     return this.base + this.pos;
@@ -575,7 +582,7 @@ class ChunkReader {
     }
     while (this.end < need_bytes && !this.eof) {
       try {
-        const { bytesRead } = await this.handle.read(this.buf, this.end, this.buf.length - this.end, this.base + this.end);
+        const { bytesRead } = await this.handle.read(this.buf, this.end, this.buf.length - this.end, this.position(this.base + this.end));
         if (bytesRead === 0) this.eof = true;
         this.end += bytesRead;
       } catch (err) {
@@ -606,7 +613,9 @@ class ChunkReader {
   private pending_offset = 0;
 
   private prefetch(): void {
-    if (this.eof || this.pending !== null) return;
+    // Not on a pipe: there the writer sets the pace, and a read left pending there could
+    // only end with more data, so stopping (SIGINT) would wait for the writer.
+    if (this.eof || this.pending !== null || this.file_bytes === Infinity) return;
     const offset = this.base + this.end;
     if (offset >= this.file_bytes) return;
     const room = ChunkReader.TAIL_ROOM;
@@ -616,7 +625,7 @@ class ChunkReader {
     }
     const spare = this.spare;
     this.pending_offset = offset;
-    this.pending = this.handle.read(spare, room, spare.length - room, offset).then(
+    this.pending = this.handle.read(spare, room, spare.length - room, this.position(offset)).then(
       (r) => r.bytesRead,
       (err: unknown) => ioError(this.path, offset, err),
     );

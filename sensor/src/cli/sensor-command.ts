@@ -15,7 +15,8 @@ request/response transactions (HTTP/1.x, DNS, any other TCP protocol by turn-tak
 names them with signature rules and summarises them per interval.
 
 Options:
-  -r, --read FILE            capture file to read (pcap or pcapng)
+  -r, --read FILE            capture file to read (pcap or pcapng); "-" or a FIFO reads a
+                             stream, e.g. tcpdump -w - | wiretime sensor -r -
   --transactions DEST        write one JSON line per transaction and per TCP connection
                              to DEST ("-" for stdout)
   --stats DEST               where the statistics block goes: "-" (stdout, default),
@@ -156,10 +157,12 @@ export async function sensorCommand(argv: string[]): Promise<number> {
   const onSignal = (): void => { stop = true; };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const progress = progressReporter(v.read);
+  // `-r -` reads a capture from standard input (tcpdump -w - | wiretime sensor -r -).
+  const input = v.read === '-' ? '/dev/stdin' : v.read;
+  const progress = progressReporter(input);
   let summary;
   try {
-    summary = await readCaptureFile(v.read, pipeline, { on_progress: await progress, should_stop: () => stop });
+    summary = await readCaptureFile(input, pipeline, { on_progress: await progress, should_stop: () => stop });
   } catch (err) {
     process.stderr.write(`wiretime sensor: ${(err as Error).message}\n`);
     return 1;
