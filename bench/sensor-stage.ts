@@ -154,10 +154,8 @@ async function run(stage: Stage, file: string): Promise<StageResult> {
     work = async () => {
       let summaries = 0;
       const aggregator = new agg.IntervalAggregator({ sensor_id: 'bench' }, () => { summaries++; });
-      // As `wiretime sensor --summaries` runs without raw output: no timestamp text on records.
-      const pipeline = new pl.Pipeline({ classifier, timestamps: false, on_clock: (now_s) => aggregator.advanceTo(now_s) }, (r, time_s) => {
-        if (r.type !== 'statistics') aggregator.add(r, time_s);
-      });
+      // As `wiretime sensor --summaries` runs without raw output: metrics straight to the aggregator.
+      const pipeline = new pl.Pipeline({ classifier, metrics_sink: aggregator, on_clock: (now_s) => aggregator.advanceTo(now_s) }, null);
       const summary = await src.readCaptureFile(file, pipeline);
       const stats = pipeline.finish(summary);
       aggregator.flush();

@@ -7,6 +7,7 @@ import { DecodedPacket, IpProto, TcpFlag } from './decode/decoded-packet.ts';
 import { Decoder } from './decode/decoder.ts';
 import { FlowTable } from './flow/flow-table.ts';
 import { ConnState, FlowColumns } from './flow/tcp-tracker.ts';
+import { TRANSACTION_METRICS } from './aggregate/metrics.ts';
 import { addressString, rfc3339 } from './output/format.ts';
 import type { ConnectionRecord, OutputRecord, StatisticsRecord, TransactionRecord } from './output/records.ts';
 import { Conversation, DEFAULT_CONVERSATION_LIMITS, type ConversationLimits, type ConversationOwner } from './transaction/conversation.ts';
@@ -24,14 +25,19 @@ export interface SensorOptions {
   filter: ((transport: number, src_port: number, dst_port: number) => boolean) | null;
   /** names transactions (signature rules); null: the analyzers' default names */
   classifier: TransactionClassifier | null;
+  /**
+   * Receives every transaction's and connection's metrics without a record object being
+   * built (the interval aggregator, when only summaries are wanted); null: none.
+   */
+  metrics_sink: MetricsSink | null;
   /** called when capture time enters a new second (drives interval closing) */
   on_clock: ((now_s: number) => void) | null;
-  /**
-   * Records carry their RFC 3339 timestamps (default). A consumer that only aggregates
-   * (summaries without raw output) turns this off: the time fields are then null and the
-   * formatting is saved.
-   */
-  timestamps: boolean;
+}
+
+/** What the pipeline gives the interval aggregator (IntervalAggregator.addMetrics). */
+export interface MetricsSink {
+  addMetrics(kind: 'transaction' | 'connection', server: string, server_port: number, transport: 'tcp' | 'udp', protocol: string,
+    signature: string, outcome: string, values: Float64Array, time_s: number): void;
 }
 
 /** What the pipeline needs of a signature set (sensor/src/classify/signature-set.ts). */
@@ -55,8 +61,8 @@ export const DEFAULT_SENSOR_OPTIONS: SensorOptions = {
   port_analyzers: {},
   filter: null,
   classifier: null,
+  metrics_sink: null,
   on_clock: null,
-  timestamps: true,
 };
 
 /** The statistics block (DESIGN.md, Raw output) minus its `type`. */
@@ -394,9 +400,9 @@ export class Pipeline implements PacketSink, ConversationOwner {
     this.anomalies[kind] = (this.anomalies[kind] ?? 0) + 1;
   }
 
-  private time(base_sec: number, rel_ns: number): string | null {
-    return this.options.timestamps ? time(base_sec, rel_ns) : null;
-  }
+
+  /** The metrics handed to `metrics_sink`, reused: TRANSACTION_METRICS has the most (29). */
+  private readonly metric_values = new Float64Array(TRANSACTION_METRICS.length);
 
   /** Request-prefix buffers of emitted transactions, reused (bounded: the rest are left to the GC). */
   private readonly prefix_pool: Uint8Array[] = [];
@@ -421,7 +427,8 @@ export class Pipeline implements PacketSink, ConversationOwner {
     const sigkey = `${tx.protocol} ${tx.signature}`;
     this.by_signature[sigkey] = (this.by_signature[sigkey] ?? 0) + 1;
     this.outcomes[tx.outcome] = (this.outcomes[tx.outcome] ?? 0) + 1;
-    if (this.on_record === null) return;
+    const sink = this.options.metrics_sink;
+    if (this.on_record === null && sink === null) return;
     const slot = conv.slot;
     const cols = this.cols;
     const client = conv.client_side;
@@ -443,6 +450,43 @@ export class Pipeline implements PacketSink, ConversationOwner {
       conv.server_address = addressString(ip, this.table.addressWords(slot, server));
     }
     const ttlr = tx.rsp_last_ns - tx.req_last_ns;
+    const first = Number.isNaN(tx.req_first_ns) ? tx.rsp_first_ns : tx.req_first_ns;
+    const time_s = base + Math.floor((Number.isNaN(first) ? 0 : first) / 1e9);
+    if (sink !== null) {
+      // The record's numbers, in TRANSACTION_METRICS order, NaN for null.
+      const v = this.metric_values;
+      v[0] = tx.req_last_ns - tx.req_first_ns;
+      v[1] = tx.rsp_first_ns - tx.req_last_ns;
+      v[2] = ttlr;
+      v[3] = tx.rsp_acked_ns - tx.req_last_ns;
+      v[4] = ttlr + Math.round(rtt_client / 2);
+      v[5] = rtt;
+      v[6] = rtt_server;
+      v[7] = rtt_client;
+      v[8] = tx.request_bytes;
+      v[9] = tx.response_bytes;
+      v[10] = tx.client_acks;
+      v[11] = tx.bytes_acked;
+      v[12] = tx.server_pkts;
+      v[13] = tx.server_pkts === 0 ? NaN : Math.round((tx.server_pkt_bytes_sum / tx.server_pkts) * 100) / 100;
+      v[14] = tx.server_pkts === 0 ? NaN : tx.server_pkt_bytes_max;
+      v[15] = mssNaN(cols.mss[slot * 2 + client]!);
+      v[16] = mssNaN(cols.mss[slot * 2 + server]!);
+      v[17] = tx.client_win_last < 0 ? NaN : tx.client_win_min;
+      v[18] = tx.client_win_last < 0 ? NaN : tx.client_win_last;
+      v[19] = tx.server_win_last < 0 ? NaN : tx.server_win_min;
+      v[20] = tx.server_win_last < 0 ? NaN : tx.server_win_last;
+      v[21] = tx.client_retransmits;
+      v[22] = tx.server_retransmits;
+      v[23] = tx.client_out_of_order;
+      v[24] = tx.server_out_of_order;
+      v[25] = tx.client_lost_bytes;
+      v[26] = tx.server_lost_bytes;
+      v[27] = tx.zero_window_events;
+      v[28] = tx.request_retransmits;
+      sink.addMetrics('transaction', conv.server_address!, this.table.port(slot, server), conv.transport, tx.protocol, tx.signature, tx.outcome, v, time_s);
+    }
+    if (this.on_record === null) return;
     const record: TransactionRecord = {
       type: 'transaction',
       protocol: tx.protocol,
@@ -456,11 +500,11 @@ export class Pipeline implements PacketSink, ConversationOwner {
       client_port: this.table.port(slot, client),
       server: conv.server_address!,
       server_port: this.table.port(slot, server),
-      req_first: this.time(base, tx.req_first_ns),
-      req_last: this.time(base, tx.req_last_ns),
-      rsp_first: this.time(base, tx.rsp_first_ns),
-      rsp_last: this.time(base, tx.rsp_last_ns),
-      rsp_acked: this.time(base, tx.rsp_acked_ns),
+      req_first: time(base, tx.req_first_ns),
+      req_last: time(base, tx.req_last_ns),
+      rsp_first: time(base, tx.rsp_first_ns),
+      rsp_last: time(base, tx.rsp_last_ns),
+      rsp_acked: time(base, tx.rsp_acked_ns),
       request_ns: ns(tx.req_last_ns - tx.req_first_ns),
       ttfr_ns: ns(tx.rsp_first_ns - tx.req_last_ns),
       ttlr_ns: ns(ttlr),
@@ -492,8 +536,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
       zero_window_events: tx.zero_window_events,
       request_retransmits: tx.request_retransmits,
     };
-    const first = Number.isNaN(tx.req_first_ns) ? tx.rsp_first_ns : tx.req_first_ns;
-    this.on_record(record, base + Math.floor((Number.isNaN(first) ? 0 : first) / 1e9));
+    this.on_record(record, time_s);
   }
 
   private emitConnection(slot: number, reason: CloseReason): void {
@@ -501,7 +544,8 @@ export class Pipeline implements PacketSink, ConversationOwner {
     const outcome = connectionOutcome(cols, slot, reason);
     this.connections++;
     this.connection_outcomes[outcome] = (this.connection_outcomes[outcome] ?? 0) + 1;
-    if (this.on_record === null) return;
+    const sink = this.options.metrics_sink;
+    if (this.on_record === null && sink === null) return;
     let client = cols.client_side[slot]!;
     if (client < 0) {
       const pa = this.table.port(slot, 0), pb = this.table.port(slot, 1);
@@ -513,6 +557,23 @@ export class Pipeline implements PacketSink, ConversationOwner {
     // A refused connection's server answered with RST: that answer times the server side.
     const rs = outcome === 'refused' ? cols.last_ns[slot]! - cols.syn_ns[slot]! : cols.rttServerNs(slot);
     const rc = cols.rttClientNs(slot);
+    // A connection is reported when it ends, so it is placed by its last packet: placed by
+    // its first, a long keep-alive connection would always arrive after its interval closed.
+    const time_s = base + Math.floor(cols.last_ns[slot]! / 1e9);
+    if (sink !== null) {
+      const v = this.metric_values;
+      v[0] = cols.rttNs(slot);
+      v[1] = rs;
+      v[2] = rc;
+      v[3] = Math.max(0, cols.syn_count[slot]! - 1);
+      v[4] = Math.max(0, cols.synack_count[slot]! - 1);
+      v[5] = mssNaN(cols.mss[slot * 2 + client]!);
+      v[6] = mssNaN(cols.mss[slot * 2 + server]!);
+      const conv = this.conv[slot];
+      const server_address = conv ? (conv.server_address ?? addressString(ip, this.table.addressWords(slot, server))) : addressString(ip, this.table.addressWords(slot, server));
+      sink.addMetrics('connection', server_address, this.table.port(slot, server), 'tcp', 'tcp', 'TCP_CONNECT', outcome, v, time_s);
+    }
+    if (this.on_record === null) return;
     const record: ConnectionRecord = {
       type: 'connection',
       protocol: 'tcp',
@@ -523,11 +584,11 @@ export class Pipeline implements PacketSink, ConversationOwner {
       client_port: this.table.port(slot, client),
       server: addressString(ip, this.table.addressWords(slot, server)),
       server_port: this.table.port(slot, server),
-      start: this.time(base, cols.first_ns[slot]!),
-      end: this.time(base, cols.last_ns[slot]!),
-      syn: this.time(base, cols.syn_ns[slot]!),
-      syn_ack: this.time(base, cols.synack_ns[slot]!),
-      ack: this.time(base, cols.hs_ack_ns[slot]!),
+      start: time(base, cols.first_ns[slot]!),
+      end: time(base, cols.last_ns[slot]!),
+      syn: time(base, cols.syn_ns[slot]!),
+      syn_ack: time(base, cols.synack_ns[slot]!),
+      ack: time(base, cols.hs_ack_ns[slot]!),
       rtt_server_ns: ns(rs),
       rtt_client_ns: ns(rc),
       rtt_ns: ns(cols.rttNs(slot)),
@@ -541,9 +602,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
       server_data_pkts: cols.data_pkts[slot * 2 + server]!,
       picked_up_mid_stream: cols.syn_side[slot]! < 0 && cols.synack_side[slot]! < 0,
     };
-    // A connection is reported when it ends, so it is placed by its last packet: placed by
-    // its first, a long keep-alive connection would always arrive after its interval closed.
-    this.on_record(record, base + Math.floor(cols.last_ns[slot]! / 1e9));
+    this.on_record(record, time_s);
   }
 }
 
@@ -575,6 +634,10 @@ function ns(v: number): number | null {
 
 function mss(v: number): number | null {
   return v < 0 ? null : v;
+}
+
+function mssNaN(v: number): number {
+  return v < 0 ? NaN : v;
 }
 
 /** Reads a capture file through a fresh pipeline. */

@@ -126,24 +126,39 @@ export class IntervalAggregator {
    * interval has already closed goes to the oldest open interval (counted as late).
    */
   add(record: TransactionRecord | ConnectionRecord, time_s: number): void {
+    const connection = record.type === 'connection';
+    const x = this.scratch;
+    (connection ? CONNECTION : TRANSACTION).kind.read(record, x);
+    this.addMetrics(connection ? 'connection' : 'transaction', record.server, record.server_port, record.transport,
+      record.protocol, record.signature, record.outcome, x, time_s);
+  }
+
+  /**
+   * The same as `add`, from the metrics themselves: `values` in the order of
+   * TRANSACTION_METRICS or CONNECTION_METRICS (metrics.ts), NaN where not measured. The
+   * pipeline calls this directly when only summaries are wanted, so that no record object
+   * is built per transaction. `values` is read during the call only.
+   */
+  addMetrics(kind: 'transaction' | 'connection', server: string, server_port: number, transport: 'tcp' | 'udp', protocol: string,
+    signature: string, outcome: string, values: Float64Array, time_s: number): void {
     // ±8.64e12 s is the range of a JavaScript Date (interval_start must be printable)
     if (!(Math.abs(time_s) <= 8.64e12)) throw new RangeError(`add: time_s must be a capture time in seconds, not ${time_s}`);
     const iv = this.intervalFor(time_s);
-    const layout = record.type === 'connection' ? CONNECTION : TRANSACTION;
-    const key = `${layout === CONNECTION ? 'c' : 't'}${record.server}\u0000${record.server_port}\u0000${record.transport}\u0000${record.protocol}\u0000${record.signature}`;
+    const layout = kind === 'connection' ? CONNECTION : TRANSACTION;
+    const key = `${layout === CONNECTION ? 'c' : 't'}${server}\u0000${server_port}\u0000${transport}\u0000${protocol}\u0000${signature}`;
     let ks = iv.keys.get(key);
     if (ks === undefined) {
       if (iv.regular_keys < this.options.max_keys_per_interval) {
-        ks = new KeyState(layout, record.server, record.server_port, record.transport, record.protocol, record.signature);
+        ks = new KeyState(layout, server, server_port, transport, protocol, signature);
         iv.keys.set(key, ks);
         iv.regular_keys++;
         this.keys++;
       } else {
-        ks = this.overflowKey(iv, layout, record);
+        ks = this.overflowKey(iv, layout, server, server_port, transport, protocol);
         this.overflowed_records++;
       }
     }
-    this.accumulate(ks, record);
+    this.accumulate(ks, outcome, values);
   }
 
   /** Capture time advanced to `now_s` (seconds since the epoch, fractional): closes every interval whose end + grace <= now_s. */
@@ -197,12 +212,12 @@ export class IntervalAggregator {
     return iv;
   }
 
-  private overflowKey(iv: IntervalState, layout: Layout, record: TransactionRecord | ConnectionRecord): KeyState {
+  private overflowKey(iv: IntervalState, layout: Layout, server: string, server_port: number, transport: 'tcp' | 'udp', protocol: string): KeyState {
     const signature = layout.kind.overflow_signature;
-    const key = `o${record.server}\u0000${record.server_port}\u0000${record.transport}\u0000${record.protocol}\u0000${signature}`;
+    const key = `o${server}\u0000${server_port}\u0000${transport}\u0000${protocol}\u0000${signature}`;
     let ks = iv.keys.get(key);
     if (ks === undefined) {
-      ks = new KeyState(layout, record.server, record.server_port, record.transport, record.protocol, signature);
+      ks = new KeyState(layout, server, server_port, transport, protocol, signature);
       iv.keys.set(key, ks);
       this.keys++;
     }
@@ -224,17 +239,15 @@ export class IntervalAggregator {
 
   // ------------------------------------------------------------------ per key
 
-  private accumulate(ks: KeyState, record: TransactionRecord | ConnectionRecord): void {
+  private accumulate(ks: KeyState, outcome: string, x: Float64Array): void {
     const L = ks.layout;
     const v = ks.v;
-    const x = this.scratch;
-    L.kind.read(record, x);
     v[0]!++;
-    const oi = L.outcome_index.get(record.outcome);
+    const oi = L.outcome_index.get(outcome);
     if (oi !== undefined) v[L.O + oi]!++;
     else {
       const extra = (ks.extra_outcomes ??= {});
-      extra[record.outcome] = (extra[record.outcome] ?? 0) + 1;
+      extra[outcome] = (extra[outcome] ?? 0) + 1;
     }
     const T = L.T, M = L.M, S = L.S;
     for (let i = 0; i < M; i++) {

@@ -141,12 +141,11 @@ export async function sensorCommand(argv: string[]): Promise<number> {
         agg?.advanceTo(now_s);
       };
     }
-    // Summaries alone need no timestamp text on the records they are built from.
-    options.timestamps = txWriter !== null;
-    pipeline = new Pipeline(options, (r: OutputRecord, time_s: number) => {
-      if (r.type === 'statistics') return;
-      txWriter?.write(r);
-      agg?.add(r, time_s);
+    // The aggregator takes the metrics straight from the pipeline; records are built
+    // only for raw output.
+    options.metrics_sink = agg;
+    pipeline = new Pipeline(options, txWriter === null ? null : (r: OutputRecord) => {
+      if (r.type !== 'statistics') txWriter.write(r);
     });
   } catch (err) {
     process.stderr.write(`wiretime sensor: ${(err as Error).message}\n`);
