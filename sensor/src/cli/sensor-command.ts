@@ -90,6 +90,11 @@ export async function sensorCommand(argv: string[]): Promise<number> {
       }
     }
     if (args.positionals.length > 0) options.filter = parsePortFilter(args.positionals.join(' '));
+    // Rule files are checked before any output file is created.
+    if (v.signatures !== undefined) {
+      const max = v['max-names-per-rule'] === undefined ? undefined : Math.floor(positiveNumber('--max-names-per-rule', v['max-names-per-rule']));
+      options.classifier = SignatureSet.fromFiles(v.signatures, max === undefined ? {} : { max_names_per_rule: max });
+    }
   } catch (err) {
     process.stderr.write(`wiretime sensor: ${(err as Error).message}\n`);
     return 2;
@@ -109,15 +114,10 @@ export async function sensorCommand(argv: string[]): Promise<number> {
   const summaryWriter = v.summaries === undefined ? null : writerFor(v.summaries);
   const statsDest = v.stats ?? '-';
 
-  let signatures: SignatureSet | null = null;
+  const signatures = (options.classifier ?? null) as SignatureSet | null;
   let aggregator: IntervalAggregator | null = null;
   let pipeline: Pipeline;
   try {
-    if (v.signatures !== undefined) {
-      const max = v['max-names-per-rule'] === undefined ? undefined : Math.floor(positiveNumber('--max-names-per-rule', v['max-names-per-rule']));
-      signatures = SignatureSet.fromFiles(v.signatures, max === undefined ? {} : { max_names_per_rule: max });
-      options.classifier = signatures;
-    }
     if (summaryWriter !== null) {
       const interval_s = v.interval === undefined ? undefined : positiveNumber('--interval', v.interval);
       if (interval_s !== undefined && !Number.isInteger(interval_s)) throw new Error(`--interval ${v.interval}: expected whole seconds`);
