@@ -273,7 +273,12 @@ export class Conversation implements AnalyzerContext {
     if (from < 0 || take <= 0) return; // bytes the capture did not keep (snap length)
     if (tx.request_prefix === null) tx.request_prefix = this.owner.prefixBuffer(keep);
     if (tx.request_prefix_len !== tx.request_bytes) return; // a hole before: the prefix stops there
-    tx.request_prefix.set(this.chunk_buf.subarray(this.chunk_off + from, this.chunk_off + from + take), tx.request_prefix_len);
+    // A plain loop: a subarray view per request would be an allocation per transaction.
+    const dst = tx.request_prefix;
+    const src = this.chunk_buf;
+    const at = tx.request_prefix_len;
+    const base = this.chunk_off + from;
+    for (let i = 0; i < take; i++) dst[at + i] = src[base + i]!;
     tx.request_prefix_len += take;
   }
 
