@@ -170,6 +170,8 @@ export class Conversation implements AnalyzerContext {
     let avail = pkt.payload_len;
     let wire = len;
     if (rel < 0) {
+      // Karn (RFC 6298 §3): an ACK after a retransmission cannot tell which copy it answers.
+      s.sample_ts_ns = NaN;
       const old = -rel;
       if (old >= wire) {
         if (wire > 0) this.countRetransmit(from_client);
