@@ -1,11 +1,18 @@
 import { sensorCommand, SENSOR_HELP } from '../sensor/src/cli/sensor-command.ts';
 
+// The collector (PostgreSQL, gRPC server) loads only when asked for.
+async function collector(argv: string[]): Promise<number> {
+  const { collectorCommand } = await import('../collector/src/cli/collector-command.ts');
+  return collectorCommand(argv);
+}
+
 const HELP = `wiretime — passive application response-time monitor
 
 Usage: wiretime <command> [options]
 
 Commands:
   sensor     read a capture file, cut it into timed transactions (wiretime sensor --help)
+  collector  receive sensors' summaries over gRPC, store them in PostgreSQL (wiretime collector --help)
 
 Run 'wiretime <command> --help' for a command's options.
 `;
@@ -16,11 +23,14 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'sensor':
       return sensorCommand(rest);
+    case 'collector':
+      return collector(rest);
     case undefined:
     case '-h':
     case '--help':
     case 'help':
       if (rest[0] === 'sensor') process.stdout.write(SENSOR_HELP);
+      else if (rest[0] === 'collector') return collector(['--help']);
       else process.stdout.write(HELP);
       return command === undefined ? 2 : 0;
     default:

@@ -1,8 +1,12 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { hostname } from 'node:os';
 import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { readCaptureFile } from '../capture/pcap-file-source.ts';
-import type { OutputRecord } from '../output/records.ts';
+import type { OutputRecord, SummaryRecord } from '../output/records.ts';
+import { Shipper } from '../ship/collector-client.ts';
+import { Spool } from '../ship/spool.ts';
+import { toSummaryMessage } from '../ship/summary-message.ts';
 import { DEFAULT_SENSOR_OPTIONS, Pipeline, type SensorOptions } from '../pipeline.ts';
 import { IntervalAggregator } from '../aggregate/interval-aggregator.ts';
 import { SignatureSet } from '../classify/signature-set.ts';
@@ -34,6 +38,12 @@ Options:
   --grace SECONDS            an interval closes this long after its end, capture time
                              (default: the idle timeout, so that timed-out requests still land in it)
   --sensor-id NAME           the sensor's name in summaries (default: the host name)
+  --collector HOST:PORT      ship closed intervals to a collector over gRPC (implies summaries)
+  --spool DIR                durable spool of batches not yet acknowledged (default ./wiretime-spool)
+  --spool-max-bytes N        spool size limit; past it batches are refused and counted (default 1 GiB)
+  --token-file FILE          the sensor's token for the collector (first line)
+  --ship-timeout SECONDS     at end of file, wait this long for the collector's acks (default 30);
+                             what is not acknowledged stays in the spool for the next run
   -h, --help                 this help
 
 Filter (optional, trailing words, a subset of tcpdump's syntax):
@@ -61,6 +71,11 @@ export async function sensorCommand(argv: string[]): Promise<number> {
         interval: { type: 'string' },
         grace: { type: 'string' },
         'sensor-id': { type: 'string' },
+        collector: { type: 'string' },
+        spool: { type: 'string' },
+        'spool-max-bytes': { type: 'string' },
+        'token-file': { type: 'string' },
+        'ship-timeout': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -117,14 +132,35 @@ export async function sensorCommand(argv: string[]): Promise<number> {
   const signatures = (options.classifier ?? null) as SignatureSet | null;
   let aggregator: IntervalAggregator | null = null;
   let pipeline: Pipeline;
+  // Shipping: closed intervals go to a durable spool, and from there to the collector.
+  let shipping: Shipping | null = null;
+  if (v.collector !== undefined) {
+    try {
+      if (!/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(v.collector)) throw new Error(`--collector ${v.collector}: expected HOST:PORT`);
+      const token = v['token-file'] === undefined ? null : (readFileSync(v['token-file'], 'utf8').split('\n')[0] ?? '').trim();
+      const max = v['spool-max-bytes'] === undefined ? undefined : Math.floor(positiveNumber('--spool-max-bytes', v['spool-max-bytes']));
+      const spool = await Spool.open({ dir: v.spool ?? 'wiretime-spool', ...(max === undefined ? {} : { max_bytes: max }) });
+      const sensor_id = v['sensor-id'] ?? hostname();
+      const shipper = new Shipper(spool, { address: v.collector, sensor_id, token });
+      shipper.start();
+      shipping = new Shipping(spool, shipper);
+    } catch (err) {
+      process.stderr.write(`wiretime sensor: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
   try {
-    if (summaryWriter !== null) {
+    if (summaryWriter !== null || shipping !== null) {
       const interval_s = v.interval === undefined ? undefined : positiveNumber('--interval', v.interval);
       if (interval_s !== undefined && !Number.isInteger(interval_s)) throw new Error(`--interval ${v.interval}: expected whole seconds`);
       // By default an interval waits as long as a transaction may: the idle timeout.
       const grace_s = v.grace === undefined ? options.idle_timeout_s ?? DEFAULT_SENSOR_OPTIONS.idle_timeout_s : Number(v.grace);
       if (!(grace_s >= 0)) throw new Error(`--grace ${v.grace}: expected seconds >= 0`);
-      aggregator = new IntervalAggregator({ sensor_id: v['sensor-id'], interval_s, grace_s }, (summary) => summaryWriter.write(summary));
+      const ship = shipping;
+      aggregator = new IntervalAggregator({ sensor_id: v['sensor-id'], interval_s, grace_s }, (summary) => {
+        summaryWriter?.write(summary);
+        ship?.add(summary);
+      });
     }
     const agg = aggregator;
     const sigs = signatures;
@@ -139,6 +175,7 @@ export async function sensorCommand(argv: string[]): Promise<number> {
           interval_index = index;
         }
         agg?.advanceTo(now_s);
+        shipping?.flush();
       };
     }
     // The aggregator takes the metrics straight from the pipeline; records are built
@@ -172,13 +209,19 @@ export async function sensorCommand(argv: string[]): Promise<number> {
   const stats = pipeline.finish(summary);
   // The last, partial interval is flushed at end of file and on SIGINT/SIGTERM.
   aggregator?.flush();
+  let shipped: object | null = null;
+  if (shipping !== null) {
+    const timeout_s = v['ship-timeout'] === undefined ? 30 : Number(v['ship-timeout']);
+    shipped = await shipping.finish((Number.isFinite(timeout_s) && timeout_s >= 0 ? timeout_s : 30) * 1000);
+  }
   const statistics = {
     type: 'statistics',
     ...stats,
     ...(signatures === null ? {} : { signatures: signatures.stats() }),
     ...(aggregator === null ? {} : { summaries: aggregator.stats() }),
+    ...(shipped === null ? {} : { shipping: shipped }),
   };
-  const statsLine = JSON.stringify(statistics) + '\n';
+  const statsLine = JSON.stringify(statistics, (_k, x: unknown) => (typeof x === 'bigint' ? Number(x) : x)) + '\n';
   if (statsDest === '-') writerFor('-').writeRaw(statsLine);
   else if (statsDest === 'stderr') process.stderr.write(statsLine);
   else writerFor(statsDest).writeRaw(statsLine);
@@ -188,6 +231,57 @@ export async function sensorCommand(argv: string[]): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/**
+ * Closed interval summaries on their way to the collector: gathered as the aggregator
+ * emits them, appended to the spool in batches (in order, one append at a time), shipped
+ * by the Shipper; at the end, waits a bounded time for the acknowledgements.
+ */
+class Shipping {
+  /** summaries per batch (the collector accepts up to 10 000) */
+  private static readonly BATCH = 1000;
+  private readonly spool: Spool;
+  private readonly shipper: Shipper;
+  private outbox: SummaryRecord[] = [];
+  private appending: Promise<void> = Promise.resolve();
+  refused_batches = 0;
+
+  constructor(spool: Spool, shipper: Shipper) {
+    this.spool = spool;
+    this.shipper = shipper;
+  }
+
+  add(summary: SummaryRecord): void {
+    this.outbox.push(summary);
+  }
+
+  flush(): void {
+    if (this.outbox.length === 0) return;
+    const all = this.outbox;
+    this.outbox = [];
+    for (let i = 0; i < all.length; i += Shipping.BATCH) {
+      const chunk = all.slice(i, i + Shipping.BATCH).map(toSummaryMessage);
+      this.appending = this.appending.then(async () => {
+        if ((await this.spool.append(chunk)) === null) this.refused_batches++;
+      });
+    }
+  }
+
+  /** Appends what is left, waits up to `timeout_ms` for every batch to be acknowledged, stops. */
+  async finish(timeout_ms: number): Promise<object> {
+    this.flush();
+    await this.appending;
+    this.shipper.wake();
+    const deadline = Date.now() + timeout_ms;
+    while (this.spool.stats().acked_sequence < this.spool.stats().last_sequence && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await this.shipper.stop();
+    const result = { ...this.shipper.stats(), spool: this.spool.stats(), refused_batches: this.refused_batches };
+    await this.spool.close();
+    return result;
+  }
 }
 
 function positiveNumber(name: string, text: string): number {

@@ -1,0 +1,109 @@
+/**
+ * The ingest service through a real gRPC server on a loopback port: authentication,
+ * validation and acknowledgement. Storage here is a small in-memory double that records
+ * what it is given; the PostgreSQL and PGlite stores have their own tests.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createChannel, createClient, Metadata } from 'nice-grpc';
+import { IngestService, type IngestRequest } from '../../proto/src/gen/wiretime/v1/ingest_pb.ts';
+import { niceService } from '../../proto/src/nice-grpc.ts';
+import { startCollector, parseTokens, type RunningCollector } from './collector-server.ts';
+import type { BatchStore } from './ingest-service.ts';
+
+class MemoryStore implements BatchStore {
+  readonly batches = new Map<string, IngestRequest>();
+  failing = false;
+  async storeBatch(batch: IngestRequest): Promise<'stored' | 'duplicate'> {
+    if (this.failing) throw new Error('connection refused');
+    const key = `${batch.sensorId}/${batch.sequence}`;
+    if (this.batches.has(key)) return 'duplicate';
+    this.batches.set(key, batch);
+    return 'stored';
+  }
+}
+
+const TOKEN_A = 'token-for-farm-a-0123456789';
+const TOKEN_B = 'token-for-farm-b-0123456789';
+const store = new MemoryStore();
+let collector: RunningCollector;
+
+const summary = (over: Record<string, unknown> = {}) => ({
+  intervalStartS: 1_767_225_600n, intervalS: 300, server: '10.2.0.1', serverPort: 80, transport: 'tcp', protocol: 'http', signature: 'GET', count: 2n,
+  outcomes: [{ outcome: 'ok', count: 2n }],
+  metrics: [{ name: 'ttfr_ns', count: 2n, sum: 30e6, min: 10e6, max: 20e6 }],
+  ...over,
+});
+
+async function send(token: string | null, batches: object[]): Promise<bigint[]> {
+  const channel = createChannel(`127.0.0.1:${collector.port}`);
+  const c = createClient(niceService(IngestService), channel);
+  const metadata = new Metadata();
+  if (token !== null) metadata.set('authorization', `Bearer ${token}`);
+  async function* stream() { for (const b of batches) yield b; }
+  const acks: bigint[] = [];
+  try {
+    for await (const ack of c.ingest(stream(), { metadata })) acks.push(ack.ackedSequence);
+  } finally {
+    channel.close();
+  }
+  return acks;
+}
+
+before(async () => {
+  collector = await startCollector(store, { listen: '127.0.0.1:0', tokens: parseTokens(`farm-a ${TOKEN_A}\nfarm-b ${TOKEN_B}\n`, 'tokens') });
+});
+after(() => collector.close());
+
+describe('ingest over gRPC', () => {
+  test('batches are stored and acknowledged in order; a replayed batch is acknowledged, not stored twice', async () => {
+    const acks = await send(TOKEN_A, [
+      { sensorId: 'farm-a', sequence: 1n, summaries: [summary()] },
+      { sensorId: 'farm-a', sequence: 2n, summaries: [summary({ signature: 'POST' })] },
+      { sensorId: 'farm-a', sequence: 2n, summaries: [summary({ signature: 'POST' })] },
+    ]);
+    assert.deepEqual(acks, [1n, 2n, 2n]);
+    assert.equal(store.batches.get('farm-a/2')!.summaries[0]!.signature, 'POST');
+    assert.equal(collector.counters.batches_stored, 2);
+    assert.equal(collector.counters.batches_duplicate, 1);
+  });
+
+  test('no token, an unknown token, or writing as another sensor is refused', async () => {
+    await assert.rejects(send(null, [{ sensorId: 'farm-a', sequence: 9n }]), /UNAUTHENTICATED/);
+    await assert.rejects(send('not-a-token-at-all-xxxx', [{ sensorId: 'farm-a', sequence: 9n }]), /UNAUTHENTICATED/);
+    await assert.rejects(send(TOKEN_B, [{ sensorId: 'farm-a', sequence: 9n }]), /PERMISSION_DENIED.*farm-b/);
+    assert.equal(store.batches.has('farm-a/9'), false);
+  });
+
+  test('a malformed batch is refused with INVALID_ARGUMENT naming the field; earlier batches stay acknowledged', async () => {
+    const acks: bigint[] = [];
+    const channel = createChannel(`127.0.0.1:${collector.port}`);
+    const c = createClient(niceService(IngestService), channel);
+    const metadata = new Metadata({ authorization: `Bearer ${TOKEN_B}` });
+    async function* stream() {
+      yield { sensorId: 'farm-b', sequence: 1n, summaries: [summary()] };
+      yield { sensorId: 'farm-b', sequence: 2n, summaries: [summary(), summary({ server: 'not-an-address' })] };
+    }
+    await assert.rejects(async () => { for await (const a of c.ingest(stream(), { metadata })) acks.push(a.ackedSequence); },
+      /INVALID_ARGUMENT: batch 2: summaries\[1\]\.server: "not-an-address" is not an IP address/);
+    channel.close();
+    assert.deepEqual(acks, [1n]);
+    assert.equal(store.batches.has('farm-b/2'), false);
+  });
+
+  test('sketch bytes that are not a DDSketch are refused before anything is stored', async () => {
+    const bad = summary({ metrics: [{ name: 'ttfr_ns', count: 2n, sum: 30e6, min: 10e6, max: 20e6, sketch: new Uint8Array([0xff, 0x01, 0x02]) }] });
+    await assert.rejects(send(TOKEN_B, [{ sensorId: 'farm-b', sequence: 3n, summaries: [bad] }]), /summaries\[0\]\.metrics\[0\]\.sketch: /);
+    assert.equal(store.batches.has('farm-b/3'), false);
+  });
+
+  test('storage down: UNAVAILABLE and no acknowledgement, so the sensor keeps the batch', async () => {
+    store.failing = true;
+    try {
+      await assert.rejects(send(TOKEN_A, [{ sensorId: 'farm-a', sequence: 3n, summaries: [summary()] }]), /UNAVAILABLE.*not stored/);
+    } finally {
+      store.failing = false;
+    }
+    assert.deepEqual(await send(TOKEN_A, [{ sensorId: 'farm-a', sequence: 3n, summaries: [summary()] }]), [3n]);
+  });
+});

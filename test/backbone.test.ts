@@ -1,0 +1,114 @@
+/**
+ * Sensor → gRPC → collector → PostgreSQL, each a real process: a corpus capture through
+ * `wiretime sensor --collector`, a `wiretime collector` on a loopback port writing to a
+ * real PostgreSQL (127.0.0.1:5432, a database made for this test). The stored rows must
+ * equal the sensor's own `--summaries -` output, field for field and sketch byte for byte.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { SummaryRecord } from '../sensor/src/output/records.ts';
+
+const ROOT = join(import.meta.dirname, '..');
+const ADMIN = 'postgres://postgres@127.0.0.1:5432/postgres';
+const DB = `wiretime_e2e_${process.pid}_${Date.now()}`;
+const URL = `postgres://postgres@127.0.0.1:5432/${DB}`;
+const TOKEN = 'e2e-sensor-token-0123456789';
+let dir = '';
+let collector: ChildProcess | null = null;
+
+async function admin(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: ADMIN });
+  try {
+    await c.connect();
+  } catch (err) {
+    throw new Error(`PostgreSQL is not reachable on 127.0.0.1:5432 (${(err as Error).message}); .ci/run starts it`);
+  }
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'wiretime-e2e-'));
+  await admin(`CREATE DATABASE ${DB}`);
+});
+after(async () => {
+  collector?.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+  await admin(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
+});
+
+/** Starts `wiretime collector` and resolves with its port once it listens. */
+function startCollector(): Promise<number> {
+  const tokens = join(dir, 'tokens');
+  writeFileSync(tokens, `e2e ${TOKEN}\n`);
+  const child = spawn(process.execPath, [join(ROOT, 'bin/wiretime.js'), 'collector', '--listen', '127.0.0.1:0', '--database', URL, '--tokens', tokens], { cwd: ROOT });
+  collector = child;
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /"listening":"[^"]*:(\d+)"/.exec(out);
+      if (m !== null) resolve(Number(m[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`collector exited ${code}: ${err}`)));
+  });
+}
+
+test('a corpus capture through sensor, gRPC and collector lands in PostgreSQL exactly as the sensor summarised it', async () => {
+  const port = await startCollector();
+  const token = join(dir, 'token');
+  writeFileSync(token, `${TOKEN}\n`);
+  const capture = join(ROOT, 'test/fixtures/corpus/zeek/testing/btest/Traces/smtp.pcap');
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/wiretime.js'), 'sensor', '-r', capture, '--summaries', '-', '--interval', '60', '--grace', '0',
+    '--sensor-id', 'e2e', '--collector', `127.0.0.1:${port}`, '--token-file', token, '--spool', join(dir, 'spool'), '--ship-timeout', '20'],
+    { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const summaries = lines.filter((l) => l['type'] === 'summary') as unknown as SummaryRecord[];
+  const stats = lines.at(-1) as { shipping: { spool: { acked_sequence: number; last_sequence: number } } };
+  assert.ok(summaries.length >= 5, `summaries: ${summaries.length}`);
+  assert.equal(stats.shipping.spool.acked_sequence, stats.shipping.spool.last_sequence, 'everything acknowledged');
+
+  const c = new pg.Client({ connectionString: URL });
+  await c.connect();
+  try {
+    const rows = (await c.query(`SELECT extract(epoch FROM interval_start)::bigint AS start_s, interval_s, sensor_id, server, port, transport, protocol, signature,
+        count, partial, outcomes, metrics FROM summaries_l1_named ORDER BY 1, server, port, protocol, signature`)).rows as Record<string, unknown>[];
+    const sketches = (await c.query(`SELECT extract(epoch FROM interval_start)::bigint AS start_s, host(s.address) AS server, s.port, g.protocol, g.name AS signature, k.metric, k.sketch
+        FROM summary_sketches k JOIN servers s USING (server_id) JOIN signatures g USING (signature_id)`)).rows as { start_s: string; server: string; port: number; protocol: string; signature: string; metric: string; sketch: Buffer }[];
+    assert.equal(rows.length, summaries.length);
+    for (const s of summaries) {
+      const start_s = Date.parse(s.interval_start) / 1000;
+      const row = rows.find((x) => Number(x['start_s']) === start_s && x['server'] === s.server && x['port'] === s.server_port
+        && x['protocol'] === s.protocol && x['signature'] === s.signature);
+      assert.ok(row, `no row for ${s.interval_start} ${s.server}:${s.server_port} ${s.protocol} ${s.signature}`);
+      assert.equal(row['sensor_id'], 'e2e');
+      assert.equal(row['interval_s'], s.interval_s);
+      assert.equal(row['transport'], s.transport);
+      assert.equal(Number(row['count']), s.count);
+      assert.equal(row['partial'], s.partial === true);
+      assert.deepEqual(row['outcomes'], s.outcomes);
+      const metrics = row['metrics'] as Record<string, { count: number; sum: number; min: number; max: number }>;
+      for (const [name, m] of Object.entries(s.metrics)) {
+        assert.deepEqual([Number(metrics[name]!.count), metrics[name]!.sum, metrics[name]!.min, metrics[name]!.max], [m.count, m.sum, m.min, m.max], `${name}`);
+        if (m.sketch !== undefined) {
+          const k = sketches.find((x) => Number(x.start_s) === start_s && x.server === s.server && x.port === s.server_port && x.protocol === s.protocol && x.signature === s.signature && x.metric === name);
+          assert.ok(k, `no sketch for ${name}`);
+          assert.equal(k.sketch.toString('base64'), m.sketch, `${name} sketch`);
+        }
+      }
+    }
+  } finally {
+    await c.end();
+  }
+});
