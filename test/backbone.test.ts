@@ -18,6 +18,7 @@ const ADMIN = 'postgres://postgres@127.0.0.1:5432/postgres';
 const DB = `wiretime_e2e_${process.pid}_${Date.now()}`;
 const URL = `postgres://postgres@127.0.0.1:5432/${DB}`;
 const TOKEN = 'e2e-sensor-token-0123456789';
+const TOKEN_2 = 'e2e-second-sensor-token-0123456789';
 let dir = '';
 let collector: ChildProcess | null = null;
 
@@ -48,7 +49,7 @@ after(async () => {
 /** Starts `wiretime collector` and resolves with its port once it listens. */
 function startCollector(): Promise<number> {
   const tokens = join(dir, 'tokens');
-  writeFileSync(tokens, `e2e ${TOKEN}\n`);
+  writeFileSync(tokens, `e2e ${TOKEN}\ne2e-2 ${TOKEN_2}\n`);
   const child = spawn(process.execPath, [join(ROOT, 'bin/wiretime.js'), 'collector', '--listen', '127.0.0.1:0', '--database', URL, '--tokens', tokens], { cwd: ROOT });
   collector = child;
   let err = '';
@@ -108,6 +109,42 @@ test('a corpus capture through sensor, gRPC and collector lands in PostgreSQL ex
         }
       }
     }
+  } finally {
+    await c.end();
+  }
+});
+
+test('collector away during a run: the batches wait in the spool and the next run delivers them, nothing lost or doubled', async () => {
+  const token = join(dir, 'token-2');
+  writeFileSync(token, `${TOKEN_2}\n`);
+  const spool = join(dir, 'spool-2');
+  const sensor = (capture: string, port: number, timeout_s: string) => spawnSync(process.execPath, [join(ROOT, 'bin/wiretime.js'), 'sensor', '-r', join(ROOT, capture),
+    '--summaries', '-', '--interval', '60', '--grace', '0', '--sensor-id', 'e2e-2', '--collector', `127.0.0.1:${port}`, '--token-file', token,
+    '--spool', spool, '--ship-timeout', timeout_s], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  const last = (out: string) => JSON.parse(out.trim().split('\n').at(-1)!) as { shipping: { spool: { acked_sequence: number; last_sequence: number; depth_batches: number } } };
+
+  // Nothing listens on this port: every batch stays in the spool.
+  const down = sensor('test/fixtures/corpus/zeek/testing/btest/Traces/wikipedia.pcap', 9, '1');
+  assert.equal(down.status, 0, down.stderr);
+  const summaries = down.stdout.split('\n').filter((l) => l.includes('"type":"summary"')).length;
+  const spooled = last(down.stdout).shipping.spool;
+  assert.ok(summaries > 0);
+  assert.equal(spooled.acked_sequence, 0);
+  assert.ok(spooled.depth_batches >= 1);
+
+  // Collector up; the next run (an empty capture) ships what the spool holds.
+  collector?.kill('SIGKILL');
+  const port = await startCollector();
+  const up = sensor('test/fixtures/corpus/tcpdump/tests/empty.pcapng', port, '20');
+  assert.equal(up.status, 0, up.stderr);
+  const shipped = last(up.stdout).shipping.spool;
+  assert.equal(shipped.acked_sequence, spooled.last_sequence);
+  assert.equal(shipped.depth_batches, 0);
+  const c = new pg.Client({ connectionString: URL });
+  await c.connect();
+  try {
+    const { rows } = await c.query(`SELECT count(*)::int AS n FROM summaries_l1 WHERE sensor_id = 'e2e-2'`);
+    assert.equal(rows[0].n, summaries);
   } finally {
     await c.end();
   }

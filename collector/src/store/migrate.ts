@@ -61,7 +61,10 @@ export interface MigrateResult {
 
 /** Brings the schema up to date. Safe to run concurrently from several processes. */
 export async function migrate(sql: Sql, migrations?: Migration[]): Promise<MigrateResult> {
-  const list = migrations ?? (await loadMigrations());
+  const list = [...(migrations ?? (await loadMigrations()))].sort((a, b) => a.version - b.version);
+  for (let i = 1; i < list.length; i++) {
+    if (list[i]!.version === list[i - 1]!.version) throw new Error(`two migrations with version ${list[i]!.version}`);
+  }
   const applied: number[] = [];
   // First look (creates schema_migrations and checks checksums of what is applied).
   const known = await sql.transaction(async (tx) => {
