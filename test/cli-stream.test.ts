@@ -45,10 +45,15 @@ test('SIGINT on a capture streamed through a FIFO: the open interval is flushed 
   await writer.write(file);
   await sleep(300);
   child.kill('SIGINT');
-  // The sensor is waiting in a read of the FIFO: one more packet wakes it, and it stops after it.
-  const more = pcapFile([[at(70) + 7 * MS, c.ack('c')]]).subarray(24); // the record alone, no file header
-  await writer.write(more);
-  const code = await Promise.race([exited, sleep(20_000).then(() => 'timeout' as const)]);
+  // A sensor waiting in a read of the FIFO stops after the next chunk it gets: keep the
+  // stream alive with one more packet every half second (the writer stays open) until it exits.
+  let extra = 0;
+  let code: number | null | 'timeout' = 'timeout';
+  for (let i = 0; i < 40 && code === 'timeout'; i++) {
+    await writer.write(pcapFile([[at(70) + (7 + i) * MS, c.ack('c')]]).subarray(24)); // a record alone, no file header
+    extra++;
+    code = await Promise.race([exited, sleep(500).then(() => 'timeout' as const)]);
+  }
   await writer.close();
   assert.equal(code, 0, `exit ${code}; stderr: ${stderr}; stdout: ${stdout.slice(0, 300)}`);
 
@@ -61,5 +66,6 @@ test('SIGINT on a capture streamed through a FIFO: the open interval is flushed 
   ]);
   const stats = lines.at(-1)!;
   assert.equal(stats['type'], 'statistics');
-  assert.equal(stats['packets'], frames.length + 1);
+  // Stopped on SIGINT, not at the end of the stream: not every packet written was read.
+  assert.ok((stats['packets'] as number) >= frames.length + 1 && (stats['packets'] as number) <= frames.length + extra, `packets ${stats['packets']}`);
 });
