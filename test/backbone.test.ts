@@ -88,6 +88,12 @@ test('a corpus capture through sensor, gRPC and collector lands in PostgreSQL ex
     const sketches = (await c.query(`SELECT extract(epoch FROM interval_start)::bigint AS start_s, host(s.address) AS server, s.port, g.protocol, g.name AS signature, k.metric, k.sketch
         FROM summary_sketches k JOIN servers s USING (server_id) JOIN signatures g USING (signature_id)`)).rows as { start_s: string; server: string; port: number; protocol: string; signature: string; metric: string; sketch: Buffer }[];
     assert.equal(rows.length, summaries.length);
+    // The sensor's counters travel with the batches (the last batch's, at the end of the file).
+    const sensor = (await c.query(`SELECT packets, transactions, capture_time FROM sensors WHERE sensor_id = 'e2e'`)).rows[0] as { packets: string; transactions: string; capture_time: Date };
+    const st = lines.at(-1) as { packets: number; transactions: { total: number }; last_packet: string };
+    assert.equal(Number(sensor.packets), st.packets);
+    assert.equal(Number(sensor.transactions), st.transactions.total);
+    assert.equal(sensor.capture_time.getTime() / 1000, Math.floor(Date.parse(st.last_packet) / 1000));
     for (const s of summaries) {
       const start_s = Date.parse(s.interval_start) / 1000;
       const row = rows.find((x) => Number(x['start_s']) === start_s && x['server'] === s.server && x['port'] === s.server_port

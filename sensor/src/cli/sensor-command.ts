@@ -7,6 +7,8 @@ import type { OutputRecord, SummaryRecord } from '../output/records.ts';
 import { Shipper } from '../ship/collector-client.ts';
 import { Spool } from '../ship/spool.ts';
 import { toSummaryMessage } from '../ship/summary-message.ts';
+import { create } from '@bufbuild/protobuf';
+import { SensorStatsSchema } from '../../../proto/src/gen/wiretime/v1/summary_pb.ts';
 import { DEFAULT_SENSOR_OPTIONS, Pipeline, type SensorOptions } from '../pipeline.ts';
 import { IntervalAggregator } from '../aggregate/interval-aggregator.ts';
 import { SignatureSet } from '../classify/signature-set.ts';
@@ -175,7 +177,7 @@ export async function sensorCommand(argv: string[]): Promise<number> {
           interval_index = index;
         }
         agg?.advanceTo(now_s);
-        shipping?.flush();
+        shipping?.flush(pipeline);
       };
     }
     // The aggregator takes the metrics straight from the pipeline; records are built
@@ -212,7 +214,7 @@ export async function sensorCommand(argv: string[]): Promise<number> {
   let shipped: object | null = null;
   if (shipping !== null) {
     const timeout_s = v['ship-timeout'] === undefined ? 30 : Number(v['ship-timeout']);
-    shipped = await shipping.finish((Number.isFinite(timeout_s) && timeout_s >= 0 ? timeout_s : 30) * 1000);
+    shipped = await shipping.finish(pipeline, (Number.isFinite(timeout_s) && timeout_s >= 0 ? timeout_s : 30) * 1000);
   }
   const statistics = {
     type: 'statistics',
@@ -256,21 +258,30 @@ class Shipping {
     this.outbox.push(summary);
   }
 
-  flush(): void {
+  /** Appends what the aggregator emitted, with the sensor's counters so the centre knows it is alive. */
+  flush(pipeline: Pipeline): void {
     if (this.outbox.length === 0) return;
     const all = this.outbox;
     this.outbox = [];
+    const s = pipeline.statistics();
+    const spool = this.spool.stats();
+    const last = s.last_packet === null ? 0 : Math.floor(Date.parse(s.last_packet) / 1000);
+    const stats = create(SensorStatsSchema, {
+      packets: BigInt(s.packets), bytes: BigInt(s.bytes), kernelDrops: 0n, interfaceDrops: 0n,
+      flowsActive: BigInt(s.flows.active), transactions: BigInt(s.transactions.total),
+      spoolBytes: BigInt(spool.depth_bytes), captureTimeS: BigInt(last),
+    });
     for (let i = 0; i < all.length; i += Shipping.BATCH) {
       const chunk = all.slice(i, i + Shipping.BATCH).map(toSummaryMessage);
       this.appending = this.appending.then(async () => {
-        if ((await this.spool.append(chunk)) === null) this.refused_batches++;
+        if ((await this.spool.append(chunk, stats)) === null) this.refused_batches++;
       });
     }
   }
 
   /** Appends what is left, waits up to `timeout_ms` for every batch to be acknowledged, stops. */
-  async finish(timeout_ms: number): Promise<object> {
-    this.flush();
+  async finish(pipeline: Pipeline, timeout_ms: number): Promise<object> {
+    this.flush(pipeline);
     await this.appending;
     this.shipper.wake();
     const deadline = Date.now() + timeout_ms;
