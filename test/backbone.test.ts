@@ -19,6 +19,8 @@ const DB = `wiretime_e2e_${process.pid}_${Date.now()}`;
 const URL = `postgres://postgres@127.0.0.1:5432/${DB}`;
 const TOKEN = 'e2e-sensor-token-0123456789';
 const TOKEN_2 = 'e2e-second-sensor-token-0123456789';
+const TOKEN_3 = 'e2e-third-sensor-token-0123456789';
+const TOKEN_4 = 'e2e-fourth-sensor-token-0123456789';
 let dir = '';
 let collector: ChildProcess | null = null;
 
@@ -46,12 +48,16 @@ after(async () => {
   await admin(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
 });
 
+const others: ChildProcess[] = [];
+after(() => { for (const c of others) c.kill('SIGKILL'); });
+
 /** Starts `wiretime collector` and resolves with its port once it listens. */
-function startCollector(): Promise<number> {
+function startCollector(extra = false): Promise<number> {
   const tokens = join(dir, 'tokens');
-  writeFileSync(tokens, `e2e ${TOKEN}\ne2e-2 ${TOKEN_2}\n`);
+  writeFileSync(tokens, `e2e ${TOKEN}\ne2e-2 ${TOKEN_2}\ne2e-3 ${TOKEN_3}\ne2e-4 ${TOKEN_4}\n`);
   const child = spawn(process.execPath, [join(ROOT, 'bin/wiretime.js'), 'collector', '--listen', '127.0.0.1:0', '--database', URL, '--tokens', tokens], { cwd: ROOT });
-  collector = child;
+  if (extra) others.push(child);
+  else collector = child;
   let err = '';
   child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   return new Promise((resolve, reject) => {
@@ -151,6 +157,36 @@ test('collector away during a run: the batches wait in the spool and the next ru
   try {
     const { rows } = await c.query(`SELECT count(*)::int AS n FROM summaries_l1 WHERE sensor_id = 'e2e-2'`);
     assert.equal(rows[0].n, summaries);
+  } finally {
+    await c.end();
+  }
+});
+
+test('two collectors serve one database at once: each sensor ships through its own, every summary lands once', async () => {
+  const ports = [await startCollector(true), await startCollector(true)];
+  const runs = [['e2e-3', TOKEN_3, ports[0]!, 'zeek/testing/btest/Traces/wikipedia.pcap'], ['e2e-4', TOKEN_4, ports[1]!, 'zeek/testing/btest/Traces/smtp.pcap']] as const;
+  const results = await Promise.all(runs.map(([sensor_id, token, port, capture]) => new Promise<string>((resolve, reject) => {
+    const token_file = join(dir, `token-${sensor_id}`);
+    writeFileSync(token_file, `${token}\n`);
+    const child = spawn(process.execPath, [join(ROOT, 'bin/wiretime.js'), 'sensor', '-r', join(ROOT, 'test/fixtures/corpus', capture), '--summaries', '-',
+      '--interval', '60', '--grace', '0', '--sensor-id', sensor_id, '--collector', `127.0.0.1:${port}`, '--token-file', token_file,
+      '--spool', join(dir, `spool-${sensor_id}`), '--ship-timeout', '20'], { cwd: ROOT });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`sensor ${sensor_id} exited ${code}: ${err}`))));
+  })));
+  const c = new pg.Client({ connectionString: URL });
+  await c.connect();
+  try {
+    for (let i = 0; i < runs.length; i++) {
+      const expected = results[i]!.split('\n').filter((l) => l.includes('"type":"summary"')).length;
+      const { rows } = await c.query('SELECT count(*)::int AS n FROM summaries_l1 WHERE sensor_id = $1', [runs[i]![0]]);
+      assert.equal(rows[0].n, expected, runs[i]![0]);
+      const batches = await c.query('SELECT count(*)::int AS n FROM ingest_batches WHERE sensor_id = $1', [runs[i]![0]]);
+      assert.ok(batches.rows[0].n >= 1);
+    }
   } finally {
     await c.end();
   }

@@ -1,4 +1,5 @@
 import { createServer } from 'nice-grpc';
+import { HealthDefinition, HealthServiceImpl, HealthState } from 'nice-grpc-server-health';
 import { IngestService } from '../../proto/src/gen/wiretime/v1/ingest_pb.ts';
 import { niceService } from '../../proto/src/nice-grpc.ts';
 import { ingestService, type BatchStore, type IngestCounters, type SensorTokens } from './ingest-service.ts';
@@ -36,12 +37,21 @@ export async function startCollector(store: BatchStore, options: Partial<Collect
     'grpc.max_send_message_length': o.max_message_bytes,
   });
   server.add(niceService(IngestService), ingestService(store, o.tokens, counters, log));
+  // grpc.health.v1: load balancers and `grpc_health_probe` see SERVING until the drain starts.
+  const health = HealthState();
+  server.add(HealthDefinition, HealthServiceImpl(health));
   const port = await server.listen(o.listen);
+  health.setStatus('healthy');
+  health.setStatus('healthy', IngestService.typeName);
   log('listening', { address: o.listen, port });
   return {
     port,
     counters,
-    close: () => server.shutdown(),
+    close: async () => {
+      health.setStatus('unhealthy');
+      health.setStatus('unhealthy', IngestService.typeName);
+      await server.shutdown();
+    },
   };
 }
 

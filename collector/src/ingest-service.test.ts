@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createChannel, createClient, Metadata } from 'nice-grpc';
+import { HealthDefinition } from 'nice-grpc-server-health';
 import { IngestService, type IngestRequest } from '../../proto/src/gen/wiretime/v1/ingest_pb.ts';
 import { niceService } from '../../proto/src/nice-grpc.ts';
 import { startCollector, parseTokens, type RunningCollector } from './collector-server.ts';
@@ -105,5 +106,16 @@ describe('ingest over gRPC', () => {
       store.failing = false;
     }
     assert.deepEqual(await send(TOKEN_A, [{ sensorId: 'farm-a', sequence: 3n, summaries: [summary()] }]), [3n]);
+  });
+
+  test('grpc.health.v1 reports the ingest service SERVING', async () => {
+    const channel = createChannel(`127.0.0.1:${collector.port}`);
+    const health = createClient(HealthDefinition, channel);
+    try {
+      assert.equal((await health.check({ service: 'wiretime.v1.IngestService' })).status, 1); // SERVING (grpc/health/v1/health.proto)
+      assert.equal((await health.check({ service: '' })).status, 1);
+    } finally {
+      channel.close();
+    }
   });
 });
