@@ -1,5 +1,5 @@
 import { connectivityState } from '@grpc/grpc-js';
-import { ChannelCredentials, Metadata, createChannel, createClient, type Channel, type ChannelOptions } from 'nice-grpc';
+import { ChannelCredentials, ClientError, Metadata, Status, createChannel, createClient, type Channel, type ChannelOptions } from 'nice-grpc';
 import { IngestService, type IngestRequest } from '@wiretime/proto/gen/wiretime/v1/ingest_pb.ts';
 import { niceService } from '@wiretime/proto/nice-grpc.ts';
 import type { Spool } from './spool.ts';
@@ -214,6 +214,13 @@ export class Shipper {
     } catch (err) {
       // an abort is ours: a stop, or the ack deadline (which set last_error itself)
       if (!session.abort.signal.aborted) this.last_error = err instanceof Error ? err.message : String(err);
+      // A batch the collector refuses as invalid would be refused again forever and hold up
+      // every batch after it: it is set aside (spool.reject) and shipping goes on.
+      const refused = err instanceof ClientError && err.code === Status.INVALID_ARGUMENT ? /batch (\d+): /.exec(err.details) : null;
+      if (refused !== null && (await this.spool.reject(BigInt(refused[1]!), err instanceof ClientError ? err.details : ''))) {
+        process.emitWarning(`the collector refused batch ${refused[1]} as invalid; it is kept in the spool's rejected/ folder`, { code: 'WIRETIME_BATCH_REJECTED' });
+        progressed = true;
+      }
     } finally {
       clearInterval(deadline);
       session.abort.abort();

@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, readFile, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
@@ -48,6 +48,8 @@ export interface SpoolStats {
   acked_sequence: bigint;
   /** appends refused because the spool was full */
   refused_batches: number;
+  /** batches the collector refused as invalid, set aside under <dir>/rejected */
+  rejected_batches: number;
   /** damaged records (torn tail after a crash, CRC mismatch) dropped when opening */
   torn_records: number;
 }
@@ -72,6 +74,7 @@ export class Spool {
   private last: bigint;
   private acked: bigint;
   private refused = 0;
+  private rejected = 0;
   private torn: number;
   private full_episode = false;
   private closed = false;
@@ -86,6 +89,27 @@ export class Spool {
     this.torn = torn;
     const newest = segments.at(-1);
     this.last = newest !== undefined && newest.last > acked ? newest.last : acked;
+  }
+
+  /**
+   * The collector refused batch `sequence` for good (INVALID_ARGUMENT): it is copied to
+   * `<dir>/rejected/<sequence>.batch` with the reason beside it, for an operator to look at,
+   * and acknowledged so that the batches after it can go. Only the oldest unacknowledged
+   * batch can be set aside; returns false for any other.
+   */
+  async reject(sequence: bigint, reason: string): Promise<boolean> {
+    if (sequence !== this.acked + 1n || sequence > this.last) return false;
+    for await (const batch of this.pending(this.acked)) {
+      if (batch.sequence !== sequence) return false;
+      const dir = join(this.options.dir, 'rejected');
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, `${sequence}.batch`), toBinary(IngestRequestSchema, batch));
+      await writeFile(join(dir, `${sequence}.reason`), reason + '\n');
+      break;
+    }
+    this.rejected++;
+    await this.acknowledge(sequence);
+    return true;
   }
 
   /** Opens (creating if need be) the spool in `options.dir` and recovers what it holds. */
@@ -247,6 +271,7 @@ export class Spool {
       last_sequence: this.last,
       acked_sequence: this.acked,
       refused_batches: this.refused,
+      rejected_batches: this.rejected,
       torn_records: this.torn,
     };
   }
