@@ -43,7 +43,7 @@ describe('Spool', () => {
     assert.deepEqual(all.map((r) => r.summaries.map((s) => s.signature)), [['a_0', 'a_1'], ['b_0'], ['c_0']]);
     assert.equal(all[0]!.stats?.packets, 10n);
     assert.equal(all[0]!.summaries[0]!.metrics[0]!.sum, 6e6);
-    assert.deepEqual({ ...again.stats(), depth_bytes: 0 }, { depth_batches: 3, depth_bytes: 0, last_sequence: 3n, acked_sequence: 0n, refused_batches: 0, torn_records: 0 });
+    assert.deepEqual({ ...again.stats(), depth_bytes: 0 }, { depth_batches: 3, depth_bytes: 0, last_sequence: 3n, acked_sequence: 0n, refused_batches: 0, rejected_batches: 0, torn_records: 0 });
     assert.ok(again.stats().depth_bytes > 0);
     await again.close();
     await assert.rejects(again.append([]), /closed/);
