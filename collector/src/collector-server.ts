@@ -1,5 +1,10 @@
 import { createServer } from 'nice-grpc';
 import { HealthDefinition, HealthServiceImpl, HealthState } from 'nice-grpc-server-health';
+import { ServerReflection, ServerReflectionService } from 'nice-grpc-server-reflection';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
+import { file_wiretime_v1_summary } from '../../proto/src/gen/wiretime/v1/summary_pb.ts';
+import { file_wiretime_v1_ingest } from '../../proto/src/gen/wiretime/v1/ingest_pb.ts';
 import { IngestService } from '../../proto/src/gen/wiretime/v1/ingest_pb.ts';
 import { niceService } from '../../proto/src/nice-grpc.ts';
 import { ingestService, type BatchStore, type IngestCounters, type SensorTokens } from './ingest-service.ts';
@@ -37,6 +42,9 @@ export async function startCollector(store: BatchStore, options: Partial<Collect
     'grpc.max_send_message_length': o.max_message_bytes,
   });
   server.add(niceService(IngestService), ingestService(store, o.tokens, counters, log));
+  // Server reflection, so that grpcurl can list and call the service without the .proto files.
+  const protoset = toBinary(FileDescriptorSetSchema, create(FileDescriptorSetSchema, { file: [file_wiretime_v1_summary.proto, file_wiretime_v1_ingest.proto] }));
+  server.add(ServerReflectionService, ServerReflection(protoset, [IngestService.typeName]));
   // grpc.health.v1: load balancers and `grpc_health_probe` see SERVING until the drain starts.
   const health = HealthState();
   server.add(HealthDefinition, HealthServiceImpl(health));

@@ -7,6 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createChannel, createClient, Metadata } from 'nice-grpc';
 import { HealthDefinition } from 'nice-grpc-server-health';
+import { ServerReflectionService } from 'nice-grpc-server-reflection';
+import reflection from 'nice-grpc-server-reflection/lib/proto/grpc/reflection/v1/reflection_pb.js';
 import { IngestService, type IngestRequest } from '../../proto/src/gen/wiretime/v1/ingest_pb.ts';
 import { niceService } from '../../proto/src/nice-grpc.ts';
 import { startCollector, parseTokens, type RunningCollector } from './collector-server.ts';
@@ -117,5 +119,30 @@ describe('ingest over gRPC', () => {
     } finally {
       channel.close();
     }
+  });
+
+  test('server reflection lists IngestService and describes it (what grpcurl asks)', async () => {
+    const channel = createChannel(`127.0.0.1:${collector.port}`);
+    const client = createClient(ServerReflectionService, channel);
+    async function* ask() {
+      const list = new reflection.ServerReflectionRequest();
+      list.setListServices('');
+      yield list;
+      const symbol = new reflection.ServerReflectionRequest();
+      symbol.setFileContainingSymbol('wiretime.v1.IngestService');
+      yield symbol;
+    }
+    const answers: reflection.ServerReflectionResponse[] = [];
+    try {
+      for await (const a of client.serverReflectionInfo(ask())) answers.push(a);
+    } finally {
+      channel.close();
+    }
+    const names = answers[0]!.getListServicesResponse()!.getServiceList().map((x) => x.getName()).sort();
+    assert.deepEqual(names, ['wiretime.v1.IngestService']);
+    const files = answers[1]!.getFileDescriptorResponse()!.getFileDescriptorProtoList_asU8();
+    // FileDescriptorProto field 1 is the file name: wiretime/v1/ingest.proto comes first.
+    assert.ok(files.length >= 1);
+    assert.ok(Buffer.from(files[0]!).toString('latin1').includes('wiretime/v1/ingest.proto'));
   });
 });
