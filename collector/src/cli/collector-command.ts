@@ -54,6 +54,9 @@ export async function collectorCommand(argv: string[]): Promise<number> {
     process.stderr.write(`wiretime collector: ${(err as Error).message}\n`);
     return 2;
   }
+  if (v.database === undefined && v['data-dir'] === undefined) {
+    log('warning', { message: 'no --database or --data-dir: summaries are kept in memory and lost when the collector stops' });
+  }
   let store: SummaryStore;
   try {
     store = await SummaryStore.open(v.database ?? null, v['data-dir'] ?? null);
