@@ -10,7 +10,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { Shipper } from '../sensor/src/ship/collector-client.ts';
+import { Spool } from '../sensor/src/ship/spool.ts';
 import type { SummaryRecord } from '../sensor/src/output/records.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -21,6 +25,7 @@ const TOKEN = 'e2e-sensor-token-0123456789';
 const TOKEN_2 = 'e2e-second-sensor-token-0123456789';
 const TOKEN_3 = 'e2e-third-sensor-token-0123456789';
 const TOKEN_4 = 'e2e-fourth-sensor-token-0123456789';
+const TOKEN_5 = 'e2e-fifth-sensor-token-0123456789';
 let dir = '';
 let collector: ChildProcess | null = null;
 
@@ -45,19 +50,19 @@ before(async () => {
 after(async () => {
   collector?.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
-  await admin(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
+  if (process.env['KEEP_E2E_DB'] === undefined) await admin(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`); else console.log('kept', DB);
 });
 
 const others: ChildProcess[] = [];
 after(() => { for (const c of others) c.kill('SIGKILL'); });
 
 /** Starts `wiretime collector` and resolves with its port once it listens. */
-function startCollector(extra = false): Promise<number> {
+function startCollector(extra = false, listen = '127.0.0.1:0'): Promise<number> {
   const tokens = join(dir, 'tokens');
-  writeFileSync(tokens, `e2e ${TOKEN}\ne2e-2 ${TOKEN_2}\ne2e-3 ${TOKEN_3}\ne2e-4 ${TOKEN_4}\n`);
-  const child = spawn(process.execPath, [join(ROOT, 'bin/wiretime.js'), 'collector', '--listen', '127.0.0.1:0', '--database', URL, '--tokens', tokens], { cwd: ROOT });
-  if (extra) others.push(child);
-  else collector = child;
+  writeFileSync(tokens, `e2e ${TOKEN}\ne2e-2 ${TOKEN_2}\ne2e-3 ${TOKEN_3}\ne2e-4 ${TOKEN_4}\ne2e-5 ${TOKEN_5}\n`);
+  const child = spawn(process.execPath, [join(ROOT, 'bin/wiretime.js'), 'collector', '--listen', listen, '--database', URL, '--tokens', tokens], { cwd: ROOT });
+  others.push(child); // every collector started is killed at the end
+  if (!extra) collector = child;
   let err = '';
   child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   return new Promise((resolve, reject) => {
@@ -187,6 +192,46 @@ test('two collectors serve one database at once: each sensor ships through its o
       const batches = await c.query('SELECT count(*)::int AS n FROM ingest_batches WHERE sensor_id = $1', [runs[i]![0]]);
       assert.ok(batches.rows[0].n >= 1);
     }
+  } finally {
+    await c.end();
+  }
+});
+
+test('the collector process SIGKILLed in the middle of a stream and started again: every batch stored exactly once', async () => {
+  // A free port to come back on.
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const p = (probe.address() as { port: number }).port;
+      probe.close(() => resolve(p));
+    });
+  });
+  await startCollector(false, `127.0.0.1:${port}`);
+  const spool = await Spool.open({ dir: join(dir, 'spool-kill') });
+  const shipper = new Shipper(spool, { address: `127.0.0.1:${port}`, sensor_id: 'e2e-5', token: TOKEN_5, backoff_initial_ms: 50, backoff_max_ms: 300, max_in_flight: 8 });
+  const summary = (i: number) => ({ intervalStartS: 1_767_225_600n + 60n * BigInt(i), intervalS: 60, server: '10.9.0.1', serverPort: 443, transport: 'tcp', protocol: 'tcp', signature: 'KILL', count: 1n,
+    outcomes: [{ outcome: 'ok', count: 1n }], metrics: [{ name: 'ttfr_ns', count: 1n, sum: 5e6, min: 5e6, max: 5e6 }] });
+  try {
+    shipper.start();
+    for (let i = 0; i < 200; i++) await spool.append([summary(i) as never]);
+    for (let t = 0; t < 200 && spool.stats().acked_sequence < 20n; t++) await sleep(25);
+    const before_kill = spool.stats().acked_sequence;
+    assert.ok(before_kill >= 20n && before_kill < 200n, `acked ${before_kill} before the kill`);
+    collector!.kill('SIGKILL');
+    await sleep(300);
+    await startCollector(false, `127.0.0.1:${port}`);
+    for (let t = 0; t < 600 && spool.stats().acked_sequence < 200n; t++) await sleep(50);
+    assert.equal(spool.stats().acked_sequence, 200n);
+  } finally {
+    await shipper.stop(0);
+    await spool.close();
+  }
+  const c = new pg.Client({ connectionString: URL });
+  await c.connect();
+  try {
+    const b = await c.query(`SELECT count(*)::int AS n, count(DISTINCT sequence)::int AS d, min(sequence)::int AS lo, max(sequence)::int AS hi FROM ingest_batches WHERE sensor_id = 'e2e-5'`);
+    const s2 = await c.query(`SELECT count(*)::int AS n FROM summaries_l1_named WHERE sensor_id = 'e2e-5'`);
+    assert.deepEqual(b.rows[0], { n: 200, d: 200, lo: 1, hi: 200 });
+    assert.equal(s2.rows[0].n, 200);
   } finally {
     await c.end();
   }
