@@ -26,6 +26,7 @@ const TOKEN_2 = 'e2e-second-sensor-token-0123456789';
 const TOKEN_3 = 'e2e-third-sensor-token-0123456789';
 const TOKEN_4 = 'e2e-fourth-sensor-token-0123456789';
 const TOKEN_5 = 'e2e-fifth-sensor-token-0123456789';
+const TOKEN_6 = 'e2e-sixth-sensor-token-0123456789';
 let dir = '';
 let collector: ChildProcess | null = null;
 
@@ -59,7 +60,7 @@ after(() => { for (const c of others) c.kill('SIGKILL'); });
 /** Starts `wiretime collector` and resolves with its port once it listens. */
 function startCollector(extra = false, listen = '127.0.0.1:0'): Promise<number> {
   const tokens = join(dir, 'tokens');
-  writeFileSync(tokens, `e2e ${TOKEN}\ne2e-2 ${TOKEN_2}\ne2e-3 ${TOKEN_3}\ne2e-4 ${TOKEN_4}\ne2e-5 ${TOKEN_5}\n`);
+  writeFileSync(tokens, `e2e ${TOKEN}\ne2e-2 ${TOKEN_2}\ne2e-3 ${TOKEN_3}\ne2e-4 ${TOKEN_4}\ne2e-5 ${TOKEN_5}\ne2e-6 ${TOKEN_6}\n`);
   const child = spawn(process.execPath, [join(ROOT, 'bin/wiretime.js'), 'collector', '--listen', listen, '--database', URL, '--tokens', tokens], { cwd: ROOT });
   others.push(child); // every collector started is killed at the end
   if (!extra) collector = child;
@@ -162,6 +163,38 @@ test('collector away during a run: the batches wait in the spool and the next ru
   try {
     const { rows } = await c.query(`SELECT count(*)::int AS n FROM summaries_l1 WHERE sensor_id = 'e2e-2'`);
     assert.equal(rows[0].n, summaries);
+  } finally {
+    await c.end();
+  }
+});
+
+test('a sensor whose spool directory was lost starts again at sequence 1: the new batches are stored, not acknowledged as old ones', async () => {
+  const port = await startCollector(true);
+  const token = join(dir, 'token-6');
+  writeFileSync(token, `${TOKEN_6}\n`);
+  const spool = join(dir, 'spool-6');
+  const sensor = (capture: string) => spawnSync(process.execPath, [join(ROOT, 'bin/wiretime.js'), 'sensor', '-r', join(ROOT, capture),
+    '--summaries', '-', '--interval', '60', '--grace', '0', '--sensor-id', 'e2e-6', '--collector', `127.0.0.1:${port}`, '--token-file', token,
+    '--spool', spool, '--ship-timeout', '20'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  const run = (capture: string) => {
+    const r = sensor(capture);
+    assert.equal(r.status, 0, r.stderr);
+    const st = (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { shipping: { spool: { acked_sequence: number; last_sequence: number } } }).shipping.spool;
+    assert.equal(st.acked_sequence, st.last_sequence);
+    return { summaries: r.stdout.split('\n').filter((l) => l.includes('"type":"summary"')).length, last_sequence: st.last_sequence };
+  };
+  const first = run('test/fixtures/corpus/zeek/testing/btest/Traces/smtp.pcap');
+  rmSync(spool, { recursive: true, force: true });
+  const second = run('test/fixtures/corpus/zeek/testing/btest/Traces/wikipedia.pcap'); // another day, other servers
+  assert.ok(first.summaries > 0 && second.summaries > 0);
+  assert.ok(second.last_sequence <= first.last_sequence, 'the second spool reuses sequence numbers the first one had');
+  const c = new pg.Client({ connectionString: URL });
+  await c.connect();
+  try {
+    const { rows } = await c.query(`SELECT count(*)::int AS n, count(DISTINCT stream_id)::int AS streams FROM ingest_batches WHERE sensor_id = 'e2e-6'`);
+    assert.deepEqual(rows[0], { n: first.last_sequence + second.last_sequence, streams: 2 });
+    const stored = await c.query(`SELECT count(*)::int AS n FROM summaries_l1 WHERE sensor_id = 'e2e-6'`);
+    assert.equal(stored.rows[0].n, first.summaries + second.summaries);
   } finally {
     await c.end();
   }

@@ -61,9 +61,9 @@ after(() => collector.close());
 describe('ingest over gRPC', () => {
   test('batches are stored and acknowledged in order; a replayed batch is acknowledged, not stored twice', async () => {
     const acks = await send(TOKEN_A, [
-      { sensorId: 'farm-a', sequence: 1n, summaries: [summary()] },
-      { sensorId: 'farm-a', sequence: 2n, summaries: [summary({ signature: 'POST' })] },
-      { sensorId: 'farm-a', sequence: 2n, summaries: [summary({ signature: 'POST' })] },
+      { sensorId: 'farm-a', streamId: 'stream-1', sequence: 1n, summaries: [summary()] },
+      { sensorId: 'farm-a', streamId: 'stream-1', sequence: 2n, summaries: [summary({ signature: 'POST' })] },
+      { sensorId: 'farm-a', streamId: 'stream-1', sequence: 2n, summaries: [summary({ signature: 'POST' })] },
     ]);
     assert.deepEqual(acks, [1n, 2n, 2n]);
     assert.equal(store.batches.get('farm-a/2')!.summaries[0]!.signature, 'POST');
@@ -72,9 +72,9 @@ describe('ingest over gRPC', () => {
   });
 
   test('no token, an unknown token, or writing as another sensor is refused', async () => {
-    await assert.rejects(send(null, [{ sensorId: 'farm-a', sequence: 9n }]), /UNAUTHENTICATED/);
-    await assert.rejects(send('not-a-token-at-all-xxxx', [{ sensorId: 'farm-a', sequence: 9n }]), /UNAUTHENTICATED/);
-    await assert.rejects(send(TOKEN_B, [{ sensorId: 'farm-a', sequence: 9n }]), /PERMISSION_DENIED.*farm-b/);
+    await assert.rejects(send(null, [{ sensorId: 'farm-a', streamId: 'stream-1', sequence: 9n }]), /UNAUTHENTICATED/);
+    await assert.rejects(send('not-a-token-at-all-xxxx', [{ sensorId: 'farm-a', streamId: 'stream-1', sequence: 9n }]), /UNAUTHENTICATED/);
+    await assert.rejects(send(TOKEN_B, [{ sensorId: 'farm-a', streamId: 'stream-1', sequence: 9n }]), /PERMISSION_DENIED.*farm-b/);
     assert.equal(store.batches.has('farm-a/9'), false);
   });
 
@@ -84,8 +84,8 @@ describe('ingest over gRPC', () => {
     const c = createClient(niceService(IngestService), channel);
     const metadata = new Metadata({ authorization: `Bearer ${TOKEN_B}` });
     async function* stream() {
-      yield { sensorId: 'farm-b', sequence: 1n, summaries: [summary()] };
-      yield { sensorId: 'farm-b', sequence: 2n, summaries: [summary(), summary({ server: 'not-an-address' })] };
+      yield { sensorId: 'farm-b', streamId: 'stream-1', sequence: 1n, summaries: [summary()] };
+      yield { sensorId: 'farm-b', streamId: 'stream-1', sequence: 2n, summaries: [summary(), summary({ server: 'not-an-address' })] };
     }
     await assert.rejects(async () => { for await (const a of c.ingest(stream(), { metadata })) acks.push(a.ackedSequence); },
       /INVALID_ARGUMENT: batch 2: summaries\[1\]\.server: "not-an-address" is not an IP address/);
@@ -94,20 +94,28 @@ describe('ingest over gRPC', () => {
     assert.equal(store.batches.has('farm-b/2'), false);
   });
 
+  test('a batch without a stream id, or with one the spool cannot have written, is refused naming stream_id', async () => {
+    await assert.rejects(send(TOKEN_B, [{ sensorId: 'farm-b', sequence: 4n, summaries: [summary()] }]),
+      /INVALID_ARGUMENT: batch 4: stream_id: "" is not a stream id/);
+    await assert.rejects(send(TOKEN_B, [{ sensorId: 'farm-b', streamId: 'a b', sequence: 4n, summaries: [summary()] }]),
+      /INVALID_ARGUMENT: batch 4: stream_id: "a b" is not a stream id/);
+    assert.equal(store.batches.has('farm-b/4'), false);
+  });
+
   test('sketch bytes that are not a DDSketch are refused before anything is stored', async () => {
     const bad = summary({ metrics: [{ name: 'ttfr_ns', count: 2n, sum: 30e6, min: 10e6, max: 20e6, sketch: new Uint8Array([0xff, 0x01, 0x02]) }] });
-    await assert.rejects(send(TOKEN_B, [{ sensorId: 'farm-b', sequence: 3n, summaries: [bad] }]), /summaries\[0\]\.metrics\[0\]\.sketch: /);
+    await assert.rejects(send(TOKEN_B, [{ sensorId: 'farm-b', streamId: 'stream-1', sequence: 3n, summaries: [bad] }]), /summaries\[0\]\.metrics\[0\]\.sketch: /);
     assert.equal(store.batches.has('farm-b/3'), false);
   });
 
   test('storage down: UNAVAILABLE and no acknowledgement, so the sensor keeps the batch', async () => {
     store.failing = true;
     try {
-      await assert.rejects(send(TOKEN_A, [{ sensorId: 'farm-a', sequence: 3n, summaries: [summary()] }]), /UNAVAILABLE.*not stored/);
+      await assert.rejects(send(TOKEN_A, [{ sensorId: 'farm-a', streamId: 'stream-1', sequence: 3n, summaries: [summary()] }]), /UNAVAILABLE.*not stored/);
     } finally {
       store.failing = false;
     }
-    assert.deepEqual(await send(TOKEN_A, [{ sensorId: 'farm-a', sequence: 3n, summaries: [summary()] }]), [3n]);
+    assert.deepEqual(await send(TOKEN_A, [{ sensorId: 'farm-a', streamId: 'stream-1', sequence: 3n, summaries: [summary()] }]), [3n]);
   });
 
   test('grpc.health.v1 reports the ingest service SERVING', async () => {

@@ -8,6 +8,8 @@ const MAX_NAME = 200;
 const NAME = /^[\x21-\x7e][\x20-\x7e]*$/;
 /** Metric names: snake_case, as in the raw output. */
 const METRIC = /^[a-z][a-z0-9_]{0,63}$/;
+/** A spool's stream id: what the sensor's spool writes (sensor/src/ship/spool.ts). */
+const STREAM_ID = /^[0-9A-Za-z_-]{1,64}$/;
 /** Summaries in one batch, at most. */
 export const MAX_SUMMARIES_PER_BATCH = 10_000;
 /** 2000-01-01 and 2100-01-01: interval starts outside are clock errors. */
@@ -21,6 +23,7 @@ const MAX_TIME_S = 4_102_444_800n;
  */
 export function validateBatch(batch: IngestRequest): string | null {
   if (!NAME.test(batch.sensorId) || batch.sensorId.length > MAX_NAME) return `sensor_id: ${describe(batch.sensorId)} is not a name (printable ASCII, 1–${MAX_NAME} characters)`;
+  if (!STREAM_ID.test(batch.streamId)) return `stream_id: ${describe(batch.streamId)} is not a stream id (1–64 characters of [0-9A-Za-z_-])`;
   if (batch.sequence <= 0n) return 'sequence: must be 1 or more';
   if (batch.summaries.length > MAX_SUMMARIES_PER_BATCH) return `summaries: ${batch.summaries.length} in one batch, at most ${MAX_SUMMARIES_PER_BATCH}`;
   for (let i = 0; i < batch.summaries.length; i++) {

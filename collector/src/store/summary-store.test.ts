@@ -134,16 +134,27 @@ for (const makeEngine of ENGINES) {
         .map((s) => `${s.server}|${s.serverPort}|${s.transport}`)).size);
     });
 
+    test('a spool created again starts a new stream at sequence 1: its batches are stored, not taken for duplicates', async () => {
+      const { sql, store } = await openStore();
+      for (const seq of [1n, 2n, 3n]) assert.equal(await store.storeBatch(makeBatch('sensor-a', seq, 4, Number(seq) * 10)), 'stored');
+      // The sensor lost its spool directory: new stream id, sequences from 1 again, new intervals.
+      for (const seq of [1n, 2n]) assert.equal(await store.storeBatch(makeBatch('sensor-a', seq, 4, 100 + Number(seq) * 10, undefined, 'stream-2')), 'stored');
+      assert.equal(await store.storeBatch(makeBatch('sensor-a', 2n, 4, 120, undefined, 'stream-2')), 'duplicate');
+      assert.equal(await count(sql, 'summaries_l1'), 3 * 4 + 2 * 4);
+      assert.equal(await store.lastSequence('sensor-a', 'stream-1'), 3n);
+      assert.equal(await store.lastSequence('sensor-a', 'stream-2'), 2n);
+    });
+
     test('lastSequence is the highest stored sequence, 0n for an unknown sensor', async () => {
       const { store } = await openStore();
-      assert.equal(await store.lastSequence('nobody'), 0n);
+      assert.equal(await store.lastSequence('nobody', 'stream-1'), 0n);
       for (const seq of [1n, 2n, 5n, 3n]) await store.storeBatch(makeBatch('sensor-a', seq, 2, Number(seq) * 10));
       await store.storeBatch(makeBatch('sensor-b', 9n, 0));
-      assert.equal(await store.lastSequence('sensor-a'), 5n);
-      assert.equal(await store.lastSequence('sensor-b'), 9n);
+      assert.equal(await store.lastSequence('sensor-a', 'stream-1'), 5n);
+      assert.equal(await store.lastSequence('sensor-b', 'stream-1'), 9n);
       const big = (1n << 63n) - 1n;
       await store.storeBatch(makeBatch('sensor-c', big, 1));
-      assert.equal(await store.lastSequence('sensor-c'), big);
+      assert.equal(await store.lastSequence('sensor-c', 'stream-1'), big);
       await assert.rejects(store.storeBatch(makeBatch('sensor-c', 1n << 63n, 1)), RangeError);
     });
 
@@ -205,10 +216,10 @@ for (const makeEngine of ENGINES) {
 
     test('a batch without summaries records the batch and the stats', async () => {
       const { sql, store } = await openStore();
-      const hb = create(IngestRequestSchema, { sensorId: 'sensor-z', sequence: 1n, stats: { packets: 77n } });
+      const hb = create(IngestRequestSchema, { sensorId: 'sensor-z', streamId: 'stream-1', sequence: 1n, stats: { packets: 77n } });
       assert.equal(await store.storeBatch(hb), 'stored');
       assert.deepEqual(await sql.query('SELECT packets, capture_time FROM sensors'), [{ packets: 77n, capture_time: null }]);
-      assert.equal(await store.lastSequence('sensor-z'), 1n);
+      assert.equal(await store.lastSequence('sensor-z', 'stream-1'), 1n);
     });
 
     if (engine.freshUrl) {

@@ -2,7 +2,8 @@
 // collector/src/migrations/. One batch = one transaction:
 //   1. sensors: INSERT … ON CONFLICT DO NOTHING (so the idempotency record's foreign key holds;
 //      it writes nothing when the sensor is known, and an unknown sensor cannot send a duplicate);
-//   2. ingest_batches: INSERT … ON CONFLICT DO NOTHING RETURNING: no row back → 'duplicate',
+//   2. ingest_batches, keyed (sensor, stream, sequence): INSERT … ON CONFLICT DO NOTHING
+//      RETURNING: no row back → 'duplicate',
 //      nothing else written. A concurrent copy of the same batch on another collector waits on
 //      the primary key until this transaction ends, then finds it;
 //   3. servers / signatures not in this store's cache: multi-row INSERT … ON CONFLICT DO NOTHING,
@@ -128,9 +129,10 @@ export class SummaryStore {
     return new SummaryStore(sql, options);
   }
 
-  /** Stores one batch in one transaction. Idempotent: a (sensor_id, sequence) already stored returns 'duplicate' and writes nothing. */
+  /** Stores one batch in one transaction. Idempotent: a (sensor_id, stream_id, sequence) already stored returns 'duplicate' and writes nothing. */
   async storeBatch(batch: IngestRequest): Promise<'stored' | 'duplicate'> {
     const sensor = batch.sensorId;
+    const stream = batch.streamId;
     const sequence = int8(batch.sequence, 'sequence');
     const prepared: PreparedSummary[] = [];
     const keys = new Set<string>();
@@ -157,8 +159,8 @@ export class SummaryStore {
     const result = await this.sql.transaction(async (tx) => {
       await tx.query('INSERT INTO sensors (sensor_id) VALUES ($1) ON CONFLICT (sensor_id) DO NOTHING', [sensor]);
       const fresh = await tx.query(
-        'INSERT INTO ingest_batches (sensor_id, sequence, summary_count) VALUES ($1, $2, $3) ON CONFLICT (sensor_id, sequence) DO NOTHING RETURNING sequence',
-        [sensor, sequence, batch.summaries.length],
+        'INSERT INTO ingest_batches (sensor_id, stream_id, sequence, summary_count) VALUES ($1, $2, $3, $4) ON CONFLICT (sensor_id, stream_id, sequence) DO NOTHING RETURNING sequence',
+        [sensor, stream, sequence, batch.summaries.length],
       );
       if (fresh.length === 0) return 'duplicate' as const;
 
@@ -208,7 +210,7 @@ export class SummaryStore {
         );
       }
 
-      await tx.query('UPDATE ingest_batches SET summaries_stored = $3 WHERE sensor_id = $1 AND sequence = $2', [sensor, sequence, inserted.length]);
+      await tx.query('UPDATE ingest_batches SET summaries_stored = $4 WHERE sensor_id = $1 AND stream_id = $2 AND sequence = $3', [sensor, stream, sequence, inserted.length]);
       if (stats) {
         await tx.query(
           `UPDATE sensors SET last_seen = now(), stats_at = now(), packets = $2, bytes = $3, kernel_drops = $4,
@@ -229,9 +231,9 @@ export class SummaryStore {
     return result;
   }
 
-  /** highest stored sequence of a sensor (0n when none): the collector acks from it */
-  async lastSequence(sensor_id: string): Promise<bigint> {
-    const rows = await this.sql.query<{ s: bigint | null }>('SELECT max(sequence) AS s FROM ingest_batches WHERE sensor_id = $1', [sensor_id]);
+  /** highest stored sequence of one stream of a sensor (0n when none) */
+  async lastSequence(sensor_id: string, stream_id: string): Promise<bigint> {
+    const rows = await this.sql.query<{ s: bigint | null }>('SELECT max(sequence) AS s FROM ingest_batches WHERE sensor_id = $1 AND stream_id = $2', [sensor_id, stream_id]);
     return rows[0]?.s ?? 0n;
   }
 

@@ -146,9 +146,10 @@ export function makeSummary(i: number, startS: bigint = 1_714_521_600n /* 2024-0
  * A batch of n summaries with distinct keys (server address i and interval i % 12 keep
  * i → key one-to-one for i < 65 536).
  */
-export function makeBatch(sensorId: string, sequence: bigint, n: number, first = 0, startS?: bigint): IngestRequest {
+export function makeBatch(sensorId: string, sequence: bigint, n: number, first = 0, startS?: bigint, streamId = 'stream-1'): IngestRequest {
   return create(IngestRequestSchema, {
     sensorId,
+    streamId,
     sequence,
     summaries: Array.from({ length: n }, (_, k) => makeSummary(first + k, startS)),
     stats: { packets: 1_000_000n + (sequence % 1000n), bytes: 9_000_000n, kernelDrops: 3n, interfaceDrops: 0n, flowsActive: 42n, transactions: 500n, spoolBytes: 0n, captureTimeS: 1_714_522_000n },

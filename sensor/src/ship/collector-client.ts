@@ -11,7 +11,7 @@ import type { Spool } from './spool.ts';
  * (collector unreachable, stream ended, refused credentials, acks overdue) closes the
  * stream and channel; the next attempt comes after an exponential, jittered, capped
  * backoff and replays everything not yet acknowledged. The collector is idempotent on
- * (sensor, sequence), so a batch whose ack was lost is sent again harmlessly.
+ * (sensor, stream, sequence), so a batch whose ack was lost is sent again harmlessly.
  *
  * Wall-clock timers are used (backoff, ack deadline): this is the I/O stage, not the
  * capture-time pipeline.
@@ -242,6 +242,7 @@ export class Shipper {
         if (this.stopping || signal.aborted) return;
         if (session.sent === session.acked) session.progress_at = Date.now();
         batch.sensorId = this.options.sensor_id;
+        batch.streamId = this.spool.stream_id;
         session.sent = batch.sequence;
         this.sent_batches++;
         yield batch;

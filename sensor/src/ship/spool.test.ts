@@ -49,6 +49,29 @@ describe('Spool', () => {
     await assert.rejects(again.append([]), /closed/);
   });
 
+  it('keeps one random stream id for its lifetime; a spool created again gets another', async () => {
+    const spool = await Spool.open({ dir });
+    const id = spool.stream_id;
+    assert.match(id, /^[0-9A-Za-z_-]{22}$/); // 128 random bits, base64url
+    assert.equal(await spool.append(summaries('a')), 1n);
+    await spool.close();
+    const again = await Spool.open({ dir });
+    assert.equal(again.stream_id, id);
+    assert.equal(readFileSync(join(dir, 'stream'), 'utf8').trim(), id);
+    await again.close();
+
+    rmSync(dir, { recursive: true, force: true });
+    const fresh = await Spool.open({ dir });
+    assert.notEqual(fresh.stream_id, id);
+    assert.equal(await fresh.append(summaries('b')), 1n, 'sequences start again at 1, in a new stream');
+    await fresh.close();
+  });
+
+  it('refuses to open when its stream file is damaged, rather than start a stream the collector would confuse', async () => {
+    writeFileSync(join(dir, 'stream'), 'not a stream id!\n');
+    await assert.rejects(Spool.open({ dir }), /stream does not hold a stream id/);
+  });
+
   it('deletes fully acknowledged segments, persists the ack point, and continues the sequence after reopening', async () => {
     const spool = await Spool.open({ dir, segment_bytes: 300 });
     for (let i = 0; i < 10; i++) await spool.append(summaries(`s${i}`));

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -16,6 +17,10 @@ import type { SensorStats, Summary } from '@wiretime/proto/gen/wiretime/v1/summa
  * - `acked`: the last acknowledged sequence in decimal, replaced atomically (write a temp
  *   file, fsync, rename, fsync the directory). Segments whose records are all acknowledged
  *   are deleted.
+ * - `stream`: a random id written once when the spool is created. The collector keys a
+ *   batch by (sensor, stream, sequence), so a spool that is lost and created again (its
+ *   sequences start at 1 once more) is a new stream, and its batches are not mistaken for
+ *   copies of the old spool's.
  *
  * The last sequence survives restarts: it is the larger of `acked` and the newest record.
  * A record cut short (power loss mid-write) or whose CRC does not match ends its segment:
@@ -56,6 +61,9 @@ export interface SpoolStats {
 
 const HEADER = 8;
 const ACKED = 'acked';
+const STREAM = 'stream';
+/** What a stream id may hold (IngestRequest.stream_id). */
+export const STREAM_ID = /^[0-9A-Za-z_-]{1,64}$/;
 const SEGMENT = /^seg-(\d{20})\.wts$/;
 
 interface Segment {
@@ -82,8 +90,12 @@ export class Spool {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly listeners = new Set<() => void>();
 
-  private constructor(options: SpoolOptions, segments: Segment[], acked: bigint, torn: number) {
+  /** this spool's stream id (see `stream` above) */
+  readonly stream_id: string;
+
+  private constructor(options: SpoolOptions, stream_id: string, segments: Segment[], acked: bigint, torn: number) {
     this.options = options;
+    this.stream_id = stream_id;
     this.segments = segments;
     this.acked = acked;
     this.torn = torn;
@@ -118,6 +130,8 @@ export class Spool {
     if (!(o.segment_bytes > 0) || !(o.max_bytes > 0)) throw new Error('Spool: max_bytes and segment_bytes must be positive');
     await mkdir(o.dir, { recursive: true });
     await rm(join(o.dir, `${ACKED}.tmp`), { force: true });
+    await rm(join(o.dir, `${STREAM}.tmp`), { force: true });
+    const stream_id = await readOrCreateStream(o.dir);
     const acked = await readAcked(o.dir);
     const names = (await readdir(o.dir)).filter((n) => SEGMENT.test(n)).sort();
     const segments: Segment[] = [];
@@ -147,7 +161,7 @@ export class Spool {
       previous = scan.last;
     }
     if (changed) await syncDir(o.dir);
-    return new Spool(o, segments, acked, torn);
+    return new Spool(o, stream_id, segments, acked, torn);
   }
 
   /**
@@ -444,15 +458,34 @@ async function readAcked(dir: string): Promise<bigint> {
 }
 
 async function writeAcked(dir: string, sequence: bigint): Promise<void> {
-  const tmp = join(dir, `${ACKED}.tmp`);
+  await replaceFile(dir, ACKED, `${sequence}\n`);
+}
+
+/** The spool's stream id; a new random one (written durably) when the spool has none yet. */
+async function readOrCreateStream(dir: string): Promise<string> {
+  try {
+    const t = (await readFile(join(dir, STREAM), 'utf8')).trim();
+    if (!STREAM_ID.test(t)) throw new Error(`Spool: ${join(dir, STREAM)} does not hold a stream id: ${JSON.stringify(t.slice(0, 40))}`);
+    return t;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const id = randomBytes(16).toString('base64url'); // 128 bits: two spools never share one
+  await replaceFile(dir, STREAM, `${id}\n`);
+  return id;
+}
+
+/** Writes `name` in `dir` atomically and durably: temp file, fsync, rename, fsync the directory. */
+async function replaceFile(dir: string, name: string, text: string): Promise<void> {
+  const tmp = join(dir, `${name}.tmp`);
   const fh = await open(tmp, 'w');
   try {
-    await fh.writeFile(`${sequence}\n`);
+    await fh.writeFile(text);
     await fh.sync();
   } finally {
     await fh.close();
   }
-  await rename(tmp, join(dir, ACKED));
+  await rename(tmp, join(dir, name));
   await syncDir(dir);
 }
 

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file wiretime/v1/ingest.proto.
  */
 export const file_wiretime_v1_ingest: GenFile = /*@__PURE__*/
-  fileDesc("Chh3aXJldGltZS92MS9pbmdlc3QucHJvdG8SC3dpcmV0aW1lLnYxIoYBCg1Jbmdlc3RSZXF1ZXN0EhEKCXNlbnNvcl9pZBgBIAEoCRIQCghzZXF1ZW5jZRgCIAEoBBInCglzdW1tYXJpZXMYAyADKAsyFC53aXJldGltZS52MS5TdW1tYXJ5EicKBXN0YXRzGAQgASgLMhgud2lyZXRpbWUudjEuU2Vuc29yU3RhdHMiKAoOSW5nZXN0UmVzcG9uc2USFgoOYWNrZWRfc2VxdWVuY2UYASABKAQyVgoNSW5nZXN0U2VydmljZRJFCgZJbmdlc3QSGi53aXJldGltZS52MS5Jbmdlc3RSZXF1ZXN0Ghsud2lyZXRpbWUudjEuSW5nZXN0UmVzcG9uc2UoATABYgZwcm90bzM", [file_wiretime_v1_summary]);
+  fileDesc("Chh3aXJldGltZS92MS9pbmdlc3QucHJvdG8SC3dpcmV0aW1lLnYxIpkBCg1Jbmdlc3RSZXF1ZXN0EhEKCXNlbnNvcl9pZBgBIAEoCRIQCghzZXF1ZW5jZRgCIAEoBBInCglzdW1tYXJpZXMYAyADKAsyFC53aXJldGltZS52MS5TdW1tYXJ5EicKBXN0YXRzGAQgASgLMhgud2lyZXRpbWUudjEuU2Vuc29yU3RhdHMSEQoJc3RyZWFtX2lkGAUgASgJIigKDkluZ2VzdFJlc3BvbnNlEhYKDmFja2VkX3NlcXVlbmNlGAEgASgEMlYKDUluZ2VzdFNlcnZpY2USRQoGSW5nZXN0Ehoud2lyZXRpbWUudjEuSW5nZXN0UmVxdWVzdBobLndpcmV0aW1lLnYxLkluZ2VzdFJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_wiretime_v1_summary]);
 
 /**
  * @generated from message wiretime.v1.IngestRequest
@@ -26,7 +26,7 @@ export type IngestRequest = Message<"wiretime.v1.IngestRequest"> & {
   sensorId: string;
 
   /**
-   * Increases by one per batch for the lifetime of the sensor's spool.
+   * Increases by one per batch within stream_id, starting at 1.
    *
    * @generated from field: uint64 sequence = 2;
    */
@@ -41,6 +41,14 @@ export type IngestRequest = Message<"wiretime.v1.IngestRequest"> & {
    * @generated from field: wiretime.v1.SensorStats stats = 4;
    */
   stats?: SensorStats | undefined;
+
+  /**
+   * Random id of the sensor's spool, fixed for the spool's lifetime (1 to 64 characters of
+   * [0-9A-Za-z_-]). A spool that is recreated starts a new stream at sequence 1.
+   *
+   * @generated from field: string stream_id = 5;
+   */
+  streamId: string;
 };
 
 /**
@@ -55,7 +63,7 @@ export const IngestRequestSchema: GenMessage<IngestRequest> = /*@__PURE__*/
  */
 export type IngestResponse = Message<"wiretime.v1.IngestResponse"> & {
   /**
-   * Every batch up to and including this sequence number is stored.
+   * Every batch of the stream up to and including this sequence number is stored.
    *
    * @generated from field: uint64 acked_sequence = 1;
    */
@@ -78,7 +86,8 @@ export const IngestResponseSchema: GenMessage<IngestResponse> = /*@__PURE__*/
 export const IngestService: GenService<{
   /**
    * A stream of batches in sequence order; one ack per stored batch. A batch replayed
-   * after a lost ack is acknowledged again and not stored twice (sensor id + sequence).
+   * after a lost ack is acknowledged again and not stored twice (sensor id + stream id +
+   * sequence).
    *
    * @generated from rpc wiretime.v1.IngestService.Ingest
    */
