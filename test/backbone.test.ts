@@ -6,7 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,10 +58,10 @@ const others: ChildProcess[] = [];
 after(() => { for (const c of others) c.kill('SIGKILL'); });
 
 /** Starts `wiretime collector` and resolves with its port once it listens. */
-function startCollector(extra = false, listen = '127.0.0.1:0'): Promise<number> {
+function startCollector(extra = false, listen = '127.0.0.1:0', args: string[] = []): Promise<number> {
   const tokens = join(dir, 'tokens');
   writeFileSync(tokens, `e2e ${TOKEN}\ne2e-2 ${TOKEN_2}\ne2e-3 ${TOKEN_3}\ne2e-4 ${TOKEN_4}\ne2e-5 ${TOKEN_5}\ne2e-6 ${TOKEN_6}\n`);
-  const child = spawn(process.execPath, [join(ROOT, 'bin/wiretime.js'), 'collector', '--listen', listen, '--database', URL, '--tokens', tokens], { cwd: ROOT });
+  const child = spawn(process.execPath, [join(ROOT, 'bin/wiretime.js'), 'collector', '--listen', listen, '--database', URL, '--tokens', tokens, ...args], { cwd: ROOT });
   others.push(child); // every collector started is killed at the end
   if (!extra) collector = child;
   let err = '';
@@ -198,6 +198,29 @@ test('a sensor whose spool directory was lost starts again at sequence 1: the ne
   } finally {
     await c.end();
   }
+});
+
+test('over mutual TLS with certificates from deploy/certs/make-certs.sh: the sensor ships as the sensor its certificate names', async () => {
+  const pki = join(dir, 'pki');
+  execFileSync(join(ROOT, 'deploy/certs/make-certs.sh'), [pki, 'localhost', 'e2e-6', 'e2e-5']);
+  const port = await startCollector(true, '127.0.0.1:0', ['--tls-cert', join(pki, 'collector.crt'), '--tls-key', join(pki, 'collector.key'), '--client-ca', join(pki, 'ca.crt')]);
+  const token = join(dir, 'token-6');
+  writeFileSync(token, `${TOKEN_6}\n`);
+  const sensor = (cert: string) => spawnSync(process.execPath, [join(ROOT, 'bin/wiretime.js'), 'sensor', '-r', join(ROOT, 'test/fixtures/corpus/zeek/testing/btest/Traces/http/get.pcap'),
+    '--summaries', '/dev/null', '--interval', '60', '--grace', '0', '--sensor-id', 'e2e-6', '--collector', `localhost:${port}`, '--token-file', token,
+    '--tls-ca', join(pki, 'ca.crt'), '--tls-cert', join(pki, `${cert}.crt`), '--tls-key', join(pki, `${cert}.key`),
+    '--spool', join(dir, `spool-tls-${cert}`), '--ship-timeout', '5'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  const spoolOf = (out: string) => (JSON.parse(out.trim().split('\n').at(-1)!) as { shipping: { spool: { acked_sequence: number; last_sequence: number } } }).shipping.spool;
+  const ok = sensor('e2e-6');
+  assert.equal(ok.status, 0, ok.stderr);
+  const shipped = spoolOf(ok.stdout);
+  assert.ok(shipped.last_sequence >= 1);
+  assert.equal(shipped.acked_sequence, shipped.last_sequence);
+  // e2e-5's certificate with e2e-6's token: refused, nothing acknowledged, all kept in the spool
+  const wrong = sensor('e2e-5');
+  assert.equal(wrong.status, 0, wrong.stderr);
+  assert.equal(spoolOf(wrong.stdout).acked_sequence, 0);
+  assert.match(JSON.stringify(JSON.parse(wrong.stdout.trim().split('\n').at(-1)!).shipping), /UNAUTHENTICATED/);
 });
 
 test('two collectors serve one database at once: each sensor ships through its own, every summary lands once', async () => {

@@ -17,8 +17,11 @@ import type { BatchStore } from './ingest-service.ts';
 class MemoryStore implements BatchStore {
   readonly batches = new Map<string, IngestRequest>();
   failing = false;
+  /** storeBatch never answers (a database that hangs) */
+  hanging = false;
   async storeBatch(batch: IngestRequest): Promise<'stored' | 'duplicate'> {
     if (this.failing) throw new Error('connection refused');
+    if (this.hanging) return new Promise(() => {});
     const key = `${batch.sensorId}/${batch.sequence}`;
     if (this.batches.has(key)) return 'duplicate';
     this.batches.set(key, batch);
@@ -153,4 +156,25 @@ describe('ingest over gRPC', () => {
     assert.ok(files.length >= 1);
     assert.ok(Buffer.from(files[0]!).toString('latin1').includes('wiretime/v1/ingest.proto'));
   });
+});
+
+test('a database that hangs ends the stream with UNAVAILABLE after the store deadline, without an ack', async () => {
+  const hanging = new MemoryStore();
+  hanging.hanging = true;
+  const c = await startCollector(hanging, { listen: '127.0.0.1:0', store_timeout_ms: 300 });
+  const channel = createChannel(`127.0.0.1:${c.port}`);
+  const client = createClient(niceService(IngestService), channel);
+  async function* one() { yield { sensorId: 'farm-a', streamId: 'stream-1', sequence: 1n, summaries: [summary()] }; }
+  const started = Date.now();
+  try {
+    const acks: bigint[] = [];
+    await assert.rejects((async () => { for await (const a of client.ingest(one())) acks.push(a.ackedSequence); })(),
+      /UNAVAILABLE: storage is unavailable \(not stored within 300 ms\)/);
+    assert.deepEqual(acks, []);
+    assert.ok(Date.now() - started < 5_000);
+    assert.equal(c.counters.store_unavailable, 1);
+  } finally {
+    channel.close();
+    await c.close();
+  }
 });

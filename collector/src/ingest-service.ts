@@ -4,6 +4,9 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { IngestResponseSchema } from '../../proto/src/gen/wiretime/v1/ingest_pb.ts';
 import { validateBatch } from './validate-batch.ts';
 
+/** Set by the collector's server interceptor from a verified client certificate (collector-server.ts). */
+export const CLIENT_CERT_CN_KEY = 'wiretime-verified-client-cn';
+
 /** What the ingest service needs of storage (collector/src/store/summary-store.ts). */
 export interface BatchStore {
   storeBatch(batch: IngestRequest): Promise<'stored' | 'duplicate'>;
@@ -11,6 +14,16 @@ export interface BatchStore {
 
 /** Token → the one sensor id it may write as. */
 export type SensorTokens = ReadonlyMap<string, string>;
+
+/** How calls are authenticated and bounded. */
+export interface IngestPolicy {
+  /** token → sensor; null: no token needed */
+  tokens: SensorTokens | null;
+  /** a verified client certificate is required, and its CN is the sensor (collector-server.ts) */
+  require_client_cert: boolean;
+  /** storing one batch may take this long before the stream ends with UNAVAILABLE */
+  store_timeout_ms: number;
+}
 
 export interface IngestCounters {
   batches_stored: number;
@@ -28,21 +41,21 @@ export interface IngestCounters {
  * is acknowledged without being stored twice. A storage failure ends the stream with
  * UNAVAILABLE before any ack: the sensor keeps the batch in its spool and comes back.
  */
-export function ingestService(store: BatchStore, tokens: SensorTokens | null, counters: IngestCounters,
+export function ingestService(store: BatchStore, policy: IngestPolicy, counters: IngestCounters,
   log: (event: string, fields: Record<string, unknown>) => void) {
   return {
     async *ingest(requests: AsyncIterable<IngestRequest>, context: CallContext): AsyncIterable<MessageInitShape<typeof IngestResponseSchema>> {
-      const allowed = authenticate(context, tokens);
-      if (allowed === undefined) {
+      const allowed = authenticate(context, policy);
+      if (typeof allowed === 'object' && allowed !== null) {
         counters.unauthenticated++;
-        log('unauthenticated', { peer: context.peer });
-        throw new ServerError(Status.UNAUTHENTICATED, 'missing or unknown bearer token (metadata "authorization: Bearer <token>")');
+        log('unauthenticated', { peer: context.peer, reason: allowed.refused });
+        throw new ServerError(Status.UNAUTHENTICATED, allowed.refused);
       }
       for await (const batch of requests) {
         if (allowed !== null && batch.sensorId !== allowed) {
           counters.unauthenticated++;
           log('wrong_sensor', { peer: context.peer, sensor_id: batch.sensorId });
-          throw new ServerError(Status.PERMISSION_DENIED, `this token writes as sensor "${allowed}", not "${batch.sensorId}"`);
+          throw new ServerError(Status.PERMISSION_DENIED, `these credentials write as sensor "${allowed}", not "${batch.sensorId}"`);
         }
         const problem = validateBatch(batch);
         if (problem !== null) {
@@ -51,12 +64,23 @@ export function ingestService(store: BatchStore, tokens: SensorTokens | null, co
           throw new ServerError(Status.INVALID_ARGUMENT, `batch ${batch.sequence}: ${problem}`);
         }
         let result: 'stored' | 'duplicate';
+        let timer: NodeJS.Timeout | undefined;
         try {
-          result = await store.storeBatch(batch);
+          // A database that hangs (a lock, a network partition without a reset) must not hold
+          // the sensor's stream forever: past the deadline the stream ends and the sensor
+          // replays. If the transaction commits after all, the replay is a duplicate, acked.
+          result = await Promise.race([
+            store.storeBatch(batch),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new Error(`not stored within ${policy.store_timeout_ms} ms`)), policy.store_timeout_ms);
+            }),
+          ]);
         } catch (err) {
           counters.store_unavailable++;
           log('store_unavailable', { sensor_id: batch.sensorId, sequence: String(batch.sequence), error: (err as Error).message });
           throw new ServerError(Status.UNAVAILABLE, `storage is unavailable (${(err as Error).message}); the batch was not stored, send it again`);
+        } finally {
+          clearTimeout(timer);
         }
         if (result === 'stored') {
           counters.batches_stored++;
@@ -68,11 +92,27 @@ export function ingestService(store: BatchStore, tokens: SensorTokens | null, co
   };
 }
 
-/** The sensor id the call may write as; null: any (no tokens configured); undefined: refused. */
-function authenticate(context: CallContext, tokens: SensorTokens | null): string | null | undefined {
-  if (tokens === null) return null;
-  const header = context.metadata.get('authorization') ?? '';
-  const m = /^Bearer (.+)$/.exec(header);
-  if (m === null) return undefined;
-  return tokens.get(m[1]!);
+/**
+ * The sensor id the call may write as, from its token and/or its verified client
+ * certificate; null: any (neither configured); { refused }: not authenticated, and why.
+ */
+function authenticate(context: CallContext, policy: IngestPolicy): string | null | { refused: string } {
+  let by_token: string | null = null;
+  if (policy.tokens !== null) {
+    const m = /^Bearer (.+)$/.exec(context.metadata.get('authorization') ?? '');
+    const sensor = m === null ? undefined : policy.tokens.get(m[1]!);
+    if (sensor === undefined) return { refused: 'missing or unknown bearer token (metadata "authorization: Bearer <token>")' };
+    by_token = sensor;
+  }
+  let by_cert: string | null = null;
+  if (policy.require_client_cert) {
+    by_cert = context.metadata.get(CLIENT_CERT_CN_KEY) ?? null;
+    // grpc-js refuses the TLS handshake without a certificate from the client CA; a
+    // certificate with no subject CN names no sensor.
+    if (by_cert === null) return { refused: 'the client certificate has no subject CN naming the sensor' };
+  }
+  if (by_token !== null && by_cert !== null && by_token !== by_cert) {
+    return { refused: `the token is sensor "${by_token}"'s, the client certificate is "${by_cert}"'s` };
+  }
+  return by_token ?? by_cert;
 }

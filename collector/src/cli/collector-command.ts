@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { startCollector, parseTokens, DEFAULT_COLLECTOR_OPTIONS } from '../collector-server.ts';
+import { startCollector, parseTokens, DEFAULT_COLLECTOR_OPTIONS, type CollectorTls } from '../collector-server.ts';
 import { SummaryStore } from '../store/summary-store.ts';
 
 export const COLLECTOR_HELP = `Usage: wiretime collector [options]
@@ -15,6 +15,12 @@ Options:
   --tokens FILE          "SENSOR_ID TOKEN" per line: each sensor must present its token
                          (metadata "authorization: Bearer TOKEN") and can write only as itself.
                          Without it any sensor is accepted: for a closed network only.
+  --tls-cert FILE        PEM certificate chain of the collector: listen with TLS
+  --tls-key FILE         PEM private key of --tls-cert
+  --client-ca FILE       PEM CA of sensors' client certificates (with --tls-cert): mutual TLS;
+                         a certificate's subject CN is the only sensor id it may write as
+  --store-timeout S      a batch not stored within S seconds ends the stream with
+                         UNAVAILABLE and the sensor sends it again (default 30)
   -h, --help             this help
 
 The schema is created and upgraded at start. SIGINT/SIGTERM: stop accepting, finish the
@@ -32,6 +38,10 @@ export async function collectorCommand(argv: string[]): Promise<number> {
         database: { type: 'string' },
         'data-dir': { type: 'string' },
         tokens: { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'client-ca': { type: 'string' },
+        'store-timeout': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -48,8 +58,20 @@ export async function collectorCommand(argv: string[]): Promise<number> {
     process.stderr.write(JSON.stringify({ component: 'collector', event, ...fields }) + '\n');
   };
   let tokens: Map<string, string> | null = null;
+  let tls: CollectorTls | null = null;
+  let store_timeout_ms = DEFAULT_COLLECTOR_OPTIONS.store_timeout_ms;
   try {
     if (v.tokens !== undefined) tokens = parseTokens(readFileSync(v.tokens, 'utf8'), v.tokens);
+    if ((v['tls-cert'] === undefined) !== (v['tls-key'] === undefined)) throw new Error('--tls-cert and --tls-key go together');
+    if (v['client-ca'] !== undefined && v['tls-cert'] === undefined) throw new Error('--client-ca needs --tls-cert and --tls-key (mutual TLS is TLS)');
+    if (v['tls-cert'] !== undefined) {
+      tls = { cert_chain: readFileSync(v['tls-cert']), private_key: readFileSync(v['tls-key']!), client_ca: v['client-ca'] === undefined ? null : readFileSync(v['client-ca']) };
+    }
+    if (v['store-timeout'] !== undefined) {
+      const s = Number(v['store-timeout']);
+      if (!(s > 0 && s <= 3600)) throw new Error(`--store-timeout: ${JSON.stringify(v['store-timeout'])} is not a number of seconds between 0 and 3600`);
+      store_timeout_ms = s * 1000;
+    }
   } catch (err) {
     process.stderr.write(`wiretime collector: ${(err as Error).message}\n`);
     return 2;
@@ -66,7 +88,7 @@ export async function collectorCommand(argv: string[]): Promise<number> {
   }
   let running;
   try {
-    running = await startCollector(store, { listen: v.listen ?? DEFAULT_COLLECTOR_OPTIONS.listen, tokens }, log);
+    running = await startCollector(store, { listen: v.listen ?? DEFAULT_COLLECTOR_OPTIONS.listen, tokens, tls, store_timeout_ms }, log);
   } catch (err) {
     await store.close();
     process.stderr.write(`wiretime collector: ${(err as Error).message}\n`);

@@ -4,6 +4,7 @@ import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { readCaptureFile } from '../capture/pcap-file-source.ts';
 import type { OutputRecord, SummaryRecord } from '../output/records.ts';
+import { ChannelCredentials } from 'nice-grpc';
 import { Shipper } from '../ship/collector-client.ts';
 import { Spool } from '../ship/spool.ts';
 import { toSummaryMessage } from '../ship/summary-message.ts';
@@ -44,6 +45,11 @@ Options:
   --spool DIR                durable spool of batches not yet acknowledged (default ./wiretime-spool)
   --spool-max-bytes N        spool size limit; past it batches are refused and counted (default 1 GiB)
   --token-file FILE          the sensor's token for the collector (first line)
+  --tls-ca FILE              connect with TLS, trusting the collector's certificate if this
+                             PEM CA signed it (the host name in --collector must match it)
+  --tls-cert FILE            the sensor's PEM client certificate (mutual TLS; its subject CN
+                             is the sensor id the collector lets it write as), with --tls-key
+  --tls-key FILE             PEM private key of --tls-cert
   --ship-timeout SECONDS     at end of file, wait this long for the collector's acks (default 30);
                              what is not acknowledged stays in the spool for the next run
   -h, --help                 this help
@@ -77,6 +83,9 @@ export async function sensorCommand(argv: string[]): Promise<number> {
         spool: { type: 'string' },
         'spool-max-bytes': { type: 'string' },
         'token-file': { type: 'string' },
+        'tls-ca': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         'ship-timeout': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -143,7 +152,12 @@ export async function sensorCommand(argv: string[]): Promise<number> {
       const max = v['spool-max-bytes'] === undefined ? undefined : Math.floor(positiveNumber('--spool-max-bytes', v['spool-max-bytes']));
       const spool = await Spool.open({ dir: v.spool ?? 'wiretime-spool', ...(max === undefined ? {} : { max_bytes: max }) });
       const sensor_id = v['sensor-id'] ?? hostname();
-      const shipper = new Shipper(spool, { address: v.collector, sensor_id, token });
+      if ((v['tls-cert'] === undefined) !== (v['tls-key'] === undefined)) throw new Error('--tls-cert and --tls-key go together');
+      if (v['tls-cert'] !== undefined && v['tls-ca'] === undefined) throw new Error('--tls-cert needs --tls-ca (a client certificate is sent over TLS only)');
+      const credentials = v['tls-ca'] === undefined ? undefined
+        : ChannelCredentials.createSsl(readFileSync(v['tls-ca']), v['tls-key'] === undefined ? null : readFileSync(v['tls-key']),
+          v['tls-cert'] === undefined ? null : readFileSync(v['tls-cert']));
+      const shipper = new Shipper(spool, { address: v.collector, sensor_id, token, ...(credentials === undefined ? {} : { credentials }) });
       shipper.start();
       shipping = new Shipping(spool, shipper);
     } catch (err) {

@@ -26,7 +26,7 @@ export interface ShipperOptions {
   backoff_initial_ms: number;
   /** the delay doubles per failed attempt up to this; default 30 s */
   backoff_max_ms: number;
-  /** default: insecure (plaintext); TLS later */
+  /** default: plaintext; `wiretime sensor --tls-ca/--tls-cert/--tls-key` gives TLS, mutual with a certificate */
   credentials?: ChannelCredentials;
   /** batches sent and not yet acknowledged at most; default 64 */
   max_in_flight: number;
