@@ -23,6 +23,8 @@ export interface CollectorOptions {
   store_timeout_ms: number;
   /** HTTP/2 pings to each sensor's connection this often; one unanswered for 20 s closes it */
   keepalive_ms: number;
+  /** batches of one stream stored at once, each in its own transaction (ingest-service.ts) */
+  batches_in_flight: number;
 }
 
 /** PEM material of the collector's TLS listener. */
@@ -44,6 +46,7 @@ export const DEFAULT_COLLECTOR_OPTIONS: CollectorOptions = {
   tls: null,
   store_timeout_ms: 30_000,
   keepalive_ms: 60_000,
+  batches_in_flight: 2,
 };
 
 /**
@@ -88,7 +91,7 @@ export async function startCollector(store: BatchStore, options: Partial<Collect
     interceptors: [clientCertInterceptor],
   } as Parameters<typeof createServer>[0]);
   const require_cert = o.tls !== null && o.tls.client_ca !== null;
-  server.add(niceService(IngestService), ingestService(store, { tokens: o.tokens, require_client_cert: require_cert, store_timeout_ms: o.store_timeout_ms }, counters, log));
+  server.add(niceService(IngestService), ingestService(store, { tokens: o.tokens, require_client_cert: require_cert, store_timeout_ms: o.store_timeout_ms, batches_in_flight: o.batches_in_flight }, counters, log));
   // Server reflection, so that grpcurl can list and call the service without the .proto files.
   const protoset = toBinary(FileDescriptorSetSchema, create(FileDescriptorSetSchema, { file: [file_wiretime_v1_summary.proto, file_wiretime_v1_ingest.proto] }));
   server.add(ServerReflectionService, ServerReflection(protoset, [IngestService.typeName]));

@@ -178,3 +178,51 @@ test('a database that hangs ends the stream with UNAVAILABLE after the store dea
     await c.close();
   }
 });
+
+test('batches stored several at a time are acknowledged in sequence order; a batch that fails is not acknowledged, nor any after it', async () => {
+  class SlowStore extends MemoryStore {
+    delays = new Map<bigint, number>();
+    fail = new Set<bigint>();
+    order: bigint[] = [];
+    override async storeBatch(batch: IngestRequest): Promise<'stored' | 'duplicate'> {
+      await new Promise((r) => setTimeout(r, this.delays.get(batch.sequence) ?? 0));
+      if (this.fail.has(batch.sequence)) throw new Error(`disk full at ${batch.sequence}`);
+      const r = await super.storeBatch(batch);
+      this.order.push(batch.sequence);
+      return r;
+    }
+  }
+  const slow = new SlowStore();
+  const c = await startCollector(slow, { listen: '127.0.0.1:0', batches_in_flight: 4 });
+  const channel = createChannel(`127.0.0.1:${c.port}`);
+  const client = createClient(niceService(IngestService), channel);
+  const run = async (seqs: bigint[]) => {
+    async function* batches() { for (const s of seqs) yield { sensorId: 'farm-a', streamId: 'stream-9', sequence: s, summaries: [summary()] }; }
+    const acks: bigint[] = [];
+    try {
+      for await (const a of client.ingest(batches())) acks.push(a.ackedSequence);
+      return { acks, error: null };
+    } catch (err) {
+      return { acks, error: (err as Error).message };
+    }
+  };
+  try {
+    slow.delays.set(1n, 300); // 1 is slow, 2 and 3 finish first
+    assert.deepEqual(await run([1n, 2n, 3n]), { acks: [1n, 2n, 3n], error: null });
+    assert.deepEqual(slow.order, [2n, 3n, 1n]);
+
+    slow.order = [];
+    slow.fail.add(4n);
+    slow.delays.set(4n, 200);
+    const failed = await run([4n, 5n]);
+    assert.deepEqual(failed.acks, []);
+    assert.match(failed.error ?? '', /UNAVAILABLE: storage is unavailable \(disk full at 4\); batch 4 was not stored/);
+    assert.deepEqual(slow.order, [5n], '5 was stored while 4 failed');
+    slow.fail.clear();
+    assert.deepEqual(await run([4n, 5n]), { acks: [4n, 5n], error: null }, 'the replay stores 4; 5 is a duplicate, acknowledged');
+    assert.equal(slow.batches.size, 5);
+  } finally {
+    channel.close();
+    await c.close();
+  }
+});

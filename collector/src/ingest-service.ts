@@ -23,6 +23,8 @@ export interface IngestPolicy {
   require_client_cert: boolean;
   /** storing one batch may take this long before the stream ends with UNAVAILABLE */
   store_timeout_ms: number;
+  /** batches of one stream being stored at once (each its own transaction); 1 = one after another */
+  batches_in_flight: number;
 }
 
 export interface IngestCounters {
@@ -51,45 +53,92 @@ export function ingestService(store: BatchStore, policy: IngestPolicy, counters:
         log('unauthenticated', { peer: context.peer, reason: allowed.refused });
         throw new ServerError(Status.UNAUTHENTICATED, allowed.refused);
       }
-      for await (const batch of requests) {
-        if (allowed !== null && batch.sensorId !== allowed) {
-          counters.unauthenticated++;
-          log('wrong_sensor', { peer: context.peer, sensor_id: batch.sensorId });
-          throw new ServerError(Status.PERMISSION_DENIED, `these credentials write as sensor "${allowed}", not "${batch.sensorId}"`);
-        }
-        const problem = validateBatch(batch);
-        if (problem !== null) {
-          counters.batches_invalid++;
-          log('invalid_batch', { sensor_id: batch.sensorId, sequence: String(batch.sequence), problem });
-          throw new ServerError(Status.INVALID_ARGUMENT, `batch ${batch.sequence}: ${problem}`);
-        }
+      // Batches are stored up to `policy.batches_in_flight` at a time (each in its own
+      // transaction, on its own connection), so that decoding and validating the next batch,
+      // and the database's work on two of them, overlap; acks still go out in sequence order,
+      // each as soon as its batch and every one before it are stored. A batch stored out of
+      // order is harmless: if one before it fails, the stream ends unacknowledged from there,
+      // and the replay of the later one is a duplicate, acknowledged without being stored again.
+      const it = requests[Symbol.asyncIterator]();
+      let next: Promise<IteratorResult<IngestRequest>> | null = it.next();
+      next.catch(() => undefined);
+      const inflight: { batch: IngestRequest; done: Promise<'stored' | 'duplicate'> }[] = [];
+      const settled = async (f: (typeof inflight)[number]): Promise<MessageInitShape<typeof IngestResponseSchema>> => {
         let result: 'stored' | 'duplicate';
-        let timer: NodeJS.Timeout | undefined;
         try {
-          // A database that hangs (a lock, a network partition without a reset) must not hold
-          // the sensor's stream forever: past the deadline the stream ends and the sensor
-          // replays. If the transaction commits after all, the replay is a duplicate, acked.
-          result = await Promise.race([
-            store.storeBatch(batch),
-            new Promise<never>((_, reject) => {
-              timer = setTimeout(() => reject(new Error(`not stored within ${policy.store_timeout_ms} ms`)), policy.store_timeout_ms);
-            }),
-          ]);
+          result = await f.done;
         } catch (err) {
           counters.store_unavailable++;
-          log('store_unavailable', { sensor_id: batch.sensorId, sequence: String(batch.sequence), error: (err as Error).message });
-          throw new ServerError(Status.UNAVAILABLE, `storage is unavailable (${(err as Error).message}); the batch was not stored, send it again`);
-        } finally {
-          clearTimeout(timer);
+          log('store_unavailable', { sensor_id: f.batch.sensorId, sequence: String(f.batch.sequence), error: (err as Error).message });
+          throw new ServerError(Status.UNAVAILABLE, `storage is unavailable (${(err as Error).message}); batch ${f.batch.sequence} was not stored, send it again`);
         }
         if (result === 'stored') {
           counters.batches_stored++;
-          counters.summaries_stored += batch.summaries.length;
+          counters.summaries_stored += f.batch.summaries.length;
         } else counters.batches_duplicate++;
-        yield { ackedSequence: batch.sequence };
+        return { ackedSequence: f.batch.sequence };
+      };
+      const NEVER = new Promise<never>(() => undefined);
+      while (next !== null || inflight.length > 0) {
+        const head = inflight[0];
+        const event = await Promise.race([
+          next !== null && inflight.length < policy.batches_in_flight ? next.then((r) => ({ message: r })) : NEVER,
+          head !== undefined ? head.done.then(() => ({ stored: true }), () => ({ stored: true })) : NEVER,
+        ]);
+        if ('stored' in event) {
+          yield await settled(inflight.shift()!);
+          continue;
+        }
+        if (event.message.done === true) {
+          next = null;
+          continue;
+        }
+        const batch = event.message.value;
+        next = it.next();
+        next.catch(() => undefined);
+        let refusal: ServerError | null = null;
+        if (allowed !== null && batch.sensorId !== allowed) {
+          counters.unauthenticated++;
+          log('wrong_sensor', { peer: context.peer, sensor_id: batch.sensorId });
+          refusal = new ServerError(Status.PERMISSION_DENIED, `these credentials write as sensor "${allowed}", not "${batch.sensorId}"`);
+        } else {
+          const problem = validateBatch(batch);
+          if (problem !== null) {
+            counters.batches_invalid++;
+            log('invalid_batch', { sensor_id: batch.sensorId, sequence: String(batch.sequence), problem });
+            refusal = new ServerError(Status.INVALID_ARGUMENT, `batch ${batch.sequence}: ${problem}`);
+          }
+        }
+        if (refusal !== null) {
+          // the batches before it are still acknowledged once stored
+          while (inflight.length > 0) yield await settled(inflight.shift()!);
+          throw refusal;
+        }
+        const done = storeWithDeadline(store, batch, policy.store_timeout_ms);
+        done.catch(() => undefined); // handled when its turn comes
+        inflight.push({ batch, done });
       }
     },
   };
+}
+
+/**
+ * A database that hangs (a lock, a network partition without a reset) must not hold the
+ * sensor's stream forever: past the deadline the stream ends and the sensor replays. If the
+ * transaction commits after all, the replay is a duplicate, acknowledged.
+ */
+async function storeWithDeadline(store: BatchStore, batch: IngestRequest, timeout_ms: number): Promise<'stored' | 'duplicate'> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      store.storeBatch(batch),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`not stored within ${timeout_ms} ms`)), timeout_ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

@@ -57,7 +57,7 @@ async function send(port: number, credentials: ChannelCredentials, sensor_id: st
   async function* one() { yield { sensorId: sensor_id, streamId: 's1', sequence: 1n, summaries: [summary()] }; }
   const acks: bigint[] = [];
   try {
-    for await (const a of client.ingest(one(), { metadata, deadline: new Date(Date.now() + 5_000) })) acks.push(a.ackedSequence);
+    for await (const a of client.ingest(one(), { metadata, signal: AbortSignal.timeout(5_000) })) acks.push(a.ackedSequence);
   } finally {
     channel.close();
   }
@@ -80,7 +80,7 @@ describe('collector with mutual TLS', () => {
   });
 
   test('a certificate cannot write as another sensor, not even by sending the identity header itself', async () => {
-    await assert.rejects(send(collector.port, client('farm-a'), 'farm-b'), /PERMISSION_DENIED.*writes as sensor "farm-a", not "farm-b"/);
+    await assert.rejects(send(collector.port, client('farm-a'), 'farm-b'), /PERMISSION_DENIED: these credentials write as sensor "farm-a", not "farm-b"/);
     const spoof = new Metadata();
     spoof.set(CLIENT_CERT_CN_KEY, 'farm-b');
     await assert.rejects(send(collector.port, client('farm-a'), 'farm-b', spoof), /PERMISSION_DENIED/);

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { decodeSketch } from '../../sensor/src/aggregate/sketch.ts';
+import { checkSketchBytes } from '../../sensor/src/aggregate/sketch.ts';
 import type { IngestRequest } from '../../proto/src/gen/wiretime/v1/ingest_pb.ts';
 
 /** Longest sensor id, signature or protocol name accepted. */
@@ -56,11 +56,8 @@ export function validateBatch(batch: IngestRequest): string | null {
       if (m.count > 0n && !(m.min <= m.max)) return `${mat}: min ${m.min} is above max ${m.max}`;
       if (m.sketch.length > 0) {
         if (!m.name.endsWith('_ns')) return `${mat}.sketch: only timing metrics (_ns) carry a sketch`;
-        try {
-          decodeSketch(Buffer.from(m.sketch.buffer, m.sketch.byteOffset, m.sketch.length).toString('base64'));
-        } catch (err) {
-          return `${mat}.sketch: ${(err as Error).message}`;
-        }
+        const bad = checkSketchBytes(m.sketch);
+        if (bad !== null) return `${mat}.sketch: decodeSketch: ${bad}`;
       }
     }
   }

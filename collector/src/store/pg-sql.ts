@@ -1,5 +1,8 @@
 // Sql over real PostgreSQL through a pg.Pool. The connection string comes from the caller.
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Queryable, Row, Sql } from './sql.ts';
 
 const INT8_OID = 20;
@@ -28,6 +31,11 @@ class PgQueryable implements Queryable {
   async exec(text: string): Promise<void> {
     // No parameters → simple query protocol, which accepts several statements.
     await this.client.query(text);
+  }
+  async copyIn(statement: string, payload: Uint8Array): Promise<void> {
+    // COPY needs one connection for its whole exchange: only inside a transaction (a PoolClient).
+    if (this.client instanceof pg.Pool) throw new Error('copyIn: only inside a transaction');
+    await pipeline(Readable.from([payload]), this.client.query(copyFrom(statement)));
   }
 }
 

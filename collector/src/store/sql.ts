@@ -16,6 +16,11 @@ export interface Queryable {
   query<R extends Row = Row>(text: string, params?: readonly unknown[]): Promise<R[]>;
   /** Several statements separated by semicolons, no parameters (migration files). */
   exec(text: string): Promise<void>;
+  /**
+   * `COPY … FROM STDIN WITH (FORMAT binary)` with this payload (copy-binary.ts). Only where the
+   * engine takes COPY from a client stream (real PostgreSQL); absent on PGlite.
+   */
+  copyIn?(statement: string, payload: Uint8Array): Promise<void>;
 }
 
 export interface Sql extends Queryable {

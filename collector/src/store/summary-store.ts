@@ -9,9 +9,11 @@
 //   3. servers / signatures not in this store's cache: multi-row INSERT … ON CONFLICT DO NOTHING,
 //      then SELECT their ids (a separate statement, so rows committed meanwhile by another
 //      collector are seen). Keys are sorted so concurrent collectors lock them in the same order;
-//   4. summaries_l1: multi-row INSERT … ON CONFLICT DO NOTHING RETURNING the key, in chunks;
-//   5. summary_sketches of the rows actually inserted, in chunks;
-//   6. sensors.last_seen and stats, ingest_batches.summaries_stored.
+//   4. summaries_l1 and summary_sketches: on PostgreSQL by binary COPY (copy-binary.ts) inside a
+//      savepoint; when a key was already stored (the COPY fails on it), and always on PGlite,
+//      by multi-row INSERT … ON CONFLICT DO NOTHING RETURNING the key, in chunks, then the
+//      sketches of the rows actually inserted;
+//   5. sensors.last_seen and stats, ingest_batches.summaries_stored.
 // The day partitions the batch needs are created beforehand in their own short transaction
 // (creating a partition locks the parent; doing it inside the batch would hold that lock for
 // the whole batch).
@@ -21,6 +23,7 @@ import type { Summary } from '../../../proto/src/gen/wiretime/v1/summary_pb.ts';
 import { migrate } from './migrate.ts';
 import { PgSql } from './pg-sql.ts';
 import { PgliteSql } from './pglite-sql.ts';
+import { CopyBinaryWriter } from './copy-binary.ts';
 import { MAX_PARAMETERS, type Queryable, type Sql } from './sql.ts';
 
 const INT8_MAX = (1n << 63n) - 1n;
@@ -169,7 +172,25 @@ export class SummaryStore {
       const serverId = (k: string) => this.serverIds.get(k) ?? newServers.get(k)!;
       const signatureId = (k: string) => this.signatureIds.get(k) ?? newSignatures.get(k)!;
 
-      // Facts. RETURNING tells which keys were new: a key already stored (an interval replayed
+      // Facts. On PostgreSQL by binary COPY straight into the partitioned tables: the batch is
+      // new (its idempotency row went in above), so its keys normally are too. A key stored
+      // before under another batch (an interval replayed under a new sequence or stream) makes
+      // the COPY fail on the primary key; then the batch goes in again by INSERT … ON CONFLICT
+      // DO NOTHING, which keeps the first copy.
+      if (tx.copyIn !== undefined && prepared.length > 0) {
+        await tx.query('SAVEPOINT facts');
+        try {
+          await this.copyFacts(tx, prepared, sensor, serverId, signatureId);
+          await tx.query('RELEASE SAVEPOINT facts');
+          await tx.query('UPDATE ingest_batches SET summaries_stored = $4 WHERE sensor_id = $1 AND stream_id = $2 AND sequence = $3', [sensor, stream, sequence, prepared.length]);
+          await this.updateSensor(tx, sensor, stats);
+          return 'stored' as const;
+        } catch (err) {
+          if ((err as { code?: string }).code !== '23505') throw err; // unique_violation
+          await tx.query('ROLLBACK TO SAVEPOINT facts');
+        }
+      }
+      // RETURNING tells which keys were new: a key already stored (an interval replayed
       // under another sequence number) keeps its first copy, and its sketches are not written.
       const inserted: PreparedSummary[] = [];
       for (const chunk of chunkRows(prepared, 9, this.maxRows)) {
@@ -211,16 +232,7 @@ export class SummaryStore {
       }
 
       await tx.query('UPDATE ingest_batches SET summaries_stored = $4 WHERE sensor_id = $1 AND stream_id = $2 AND sequence = $3', [sensor, stream, sequence, inserted.length]);
-      if (stats) {
-        await tx.query(
-          `UPDATE sensors SET last_seen = now(), stats_at = now(), packets = $2, bytes = $3, kernel_drops = $4,
-             interface_drops = $5, flows_active = $6, transactions = $7, spool_bytes = $8, capture_time = $9::timestamptz
-           WHERE sensor_id = $1`,
-          [sensor, ...stats],
-        );
-      } else {
-        await tx.query('UPDATE sensors SET last_seen = now() WHERE sensor_id = $1', [sensor]);
-      }
+      await this.updateSensor(tx, sensor, stats);
       return 'stored' as const;
     });
     // Only ids from a committed transaction may be remembered (a rolled-back insert's id is gone).
@@ -229,6 +241,41 @@ export class SummaryStore {
       for (const [k, v] of newSignatures) this.signatureIds.set(k, v);
     }
     return result;
+  }
+
+  private async updateSensor(tx: Queryable, sensor: string, stats: unknown[] | null): Promise<void> {
+    if (stats) {
+      await tx.query(
+        `UPDATE sensors SET last_seen = now(), stats_at = now(), packets = $2, bytes = $3, kernel_drops = $4,
+           interface_drops = $5, flows_active = $6, transactions = $7, spool_bytes = $8, capture_time = $9::timestamptz
+         WHERE sensor_id = $1`,
+        [sensor, ...stats],
+      );
+    } else {
+      await tx.query('UPDATE sensors SET last_seen = now() WHERE sensor_id = $1', [sensor]);
+    }
+  }
+
+  /** Both fact tables of a batch by binary COPY (PostgreSQL only). */
+  private async copyFacts(tx: Queryable, prepared: PreparedSummary[], sensor: string,
+    serverId: (k: string) => bigint, signatureId: (k: string) => bigint): Promise<void> {
+    const facts = new CopyBinaryWriter(prepared.length * 4096);
+    let sketch_bytes = 0;
+    for (const p of prepared) {
+      facts.tuple(9).int8(serverId(p.serverKey)).int8(signatureId(p.signatureKey)).timestamptzSeconds(p.s.intervalStartS).text(sensor)
+        .int4(p.s.intervalS).int8(p.s.count).bool(p.s.partial).jsonb(p.outcomes).jsonb(p.metrics);
+      for (const k of p.sketches) sketch_bytes += k.sketch.length + 128;
+    }
+    await tx.copyIn!('COPY summaries_l1 (server_id, signature_id, interval_start, sensor_id, interval_s, count, partial, outcomes, metrics) FROM STDIN WITH (FORMAT binary)', facts.finish());
+    if (sketch_bytes === 0) return;
+    const sketches = new CopyBinaryWriter(sketch_bytes);
+    for (const p of prepared) {
+      for (const k of p.sketches) {
+        sketches.tuple(7).int8(serverId(p.serverKey)).int8(signatureId(p.signatureKey)).timestamptzSeconds(p.s.intervalStartS).text(sensor)
+          .int4(p.s.intervalS).text(k.metric).bytea(k.sketch);
+      }
+    }
+    await tx.copyIn!('COPY summary_sketches (server_id, signature_id, interval_start, sensor_id, interval_s, metric, sketch) FROM STDIN WITH (FORMAT binary)', sketches.finish());
   }
 
   /** highest stored sequence of one stream of a sensor (0n when none) */

@@ -326,10 +326,25 @@ function sketchFromBins(lo: number, counts: ArrayLike<number>, zero: number, min
 
 class NotASketch extends Error {}
 
+let lastBuffer: ArrayBufferLike | null = null;
+let lastBytes: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
+let lastView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+
 class Reader {
-  private readonly view: DataView;
-  constructor(private readonly buf: Uint8Array, public pos: number, readonly end: number) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  /**
+   * `buf` and `view` span a whole ArrayBuffer and `pos`/`end` index into it; sub-readers
+   * share them (creating a DataView costs more than reading a sketch of 200 buckets).
+   */
+  constructor(private readonly buf: Uint8Array, public pos: number, readonly end: number, readonly view: DataView) {}
+
+  /** A reader over `bytes`, reusing the DataView of the last ArrayBuffer seen. */
+  static of(bytes: Uint8Array): Reader {
+    if (bytes.buffer !== lastBuffer) {
+      lastBuffer = bytes.buffer;
+      lastBytes = new Uint8Array(bytes.buffer);
+      lastView = new DataView(bytes.buffer);
+    }
+    return new Reader(lastBytes, bytes.byteOffset, bytes.byteOffset + bytes.length, lastView);
   }
 
   more(): boolean {
@@ -368,7 +383,7 @@ class Reader {
   sub(): Reader {
     const len = this.varint32();
     if (this.pos + len > this.end) throw new NotASketch('truncated field');
-    const r = new Reader(this.buf, this.pos, this.pos + len);
+    const r = new Reader(this.buf, this.pos, this.pos + len, this.view);
     this.pos += len;
     return r;
   }
@@ -461,7 +476,7 @@ export function decodeSketch(text: string): DDSketch {
 }
 
 function fromBytes(bytes: Uint8Array): DDSketch {
-  const r = new Reader(bytes, 0, bytes.length);
+  const r = Reader.of(bytes);
   let gamma: number | null = null, index_offset = 0, interpolation = 0;
   let positive: DecodedStore | null = null, negative: DecodedStore | null = null;
   let zero = 0;
@@ -508,4 +523,226 @@ function fromBytes(bytes: Uint8Array): DDSketch {
   const max = bins.size > 0 ? Math.pow(SKETCH_GAMMA, hi) * (1 + 1e-9) : zero > 0 ? 0 : -Infinity;
   const s = sketchFromBins(bins.size === 0 ? 0 : lo, counts, zero, min, max, NaN);
   return s;
+}
+
+// ------------------------------------------------------------------ raw bytes
+
+/**
+ * The sketch as the raw bytes of the DDSketch protobuf message: what the wire
+ * (Metric.sketch) and the database (summary_sketches.sketch) carry. The same message as
+ * `encodeSketch`, without base64. A new array, owned by the caller.
+ */
+export function encodeSketchBytes(s: DDSketch): Uint8Array {
+  return new Uint8Array(Buffer.from(encodeSketch(s), 'base64'));
+}
+
+/**
+ * A sketch from raw DDSketch protobuf bytes (what `encodeSketchBytes` writes), with the
+ * same checks as `decodeSketch`. Throws an Error starting "decodeSketch:" otherwise.
+ */
+export function decodeSketchBytes(bytes: Uint8Array): DDSketch {
+  if (!(bytes instanceof Uint8Array) || bytes.length === 0) throw new Error('decodeSketch: empty input, not a sketch');
+  try {
+    return fromBytes(bytes);
+  } catch (e) {
+    if (e instanceof NotASketch) throw new Error(`decodeSketch: not a DDSketch protobuf (${e.message})`);
+    throw e;
+  }
+}
+
+/**
+ * Checks raw DDSketch protobuf bytes as `decodeSketchBytes` does (wire format, the 1 %
+ * logarithmic mapping, finite non-negative counts, keys in range, no negative values) without
+ * building the sketch: null when sound, else the reason. For input validation at ingest
+ * rates, where building every sketch would cost more than storing it.
+ */
+export function checkSketchBytes(bytes: Uint8Array): string | null {
+  if (bytes.length === 0) return 'empty input, not a sketch';
+  try {
+    const r = Reader.of(bytes);
+    let gamma: number | null = null, index_offset = 0, interpolation = 0, zero = 0, negative_bins = 0;
+    while (r.more()) {
+      const tag = r.varint32();
+      const field = tag >>> 3, wire = tag & 7;
+      if (field === 0) throw new NotASketch('field number 0');
+      if (field === 1 && wire === LEN) {
+        const m = r.sub();
+        gamma = null;
+        while (m.more()) {
+          const t = m.varint32();
+          const f = t >>> 3, wt = t & 7;
+          if (f === 1 && wt === I64) gamma = m.double();
+          else if (f === 2 && wt === I64) index_offset = m.double();
+          else if (f === 3 && wt === VARINT) interpolation = m.varint32();
+          else m.skip(wt);
+        }
+      } else if (field === 2 && wire === LEN) checkStore(r.sub());
+      else if (field === 3 && wire === LEN) negative_bins += checkStore(r.sub());
+      else if (field === 4 && wire === I64) zero = r.double();
+      else r.skip(wire);
+    }
+    if (gamma === null) throw new NotASketch('no index mapping');
+    if (!(Math.abs(gamma - SKETCH_GAMMA) <= 1e-12 * SKETCH_GAMMA)) {
+      throw new NotASketch(`mapping gamma ${gamma} (relative accuracy ${(gamma - 1) / (gamma + 1)}), expected ${SKETCH_GAMMA} (${RELATIVE_ACCURACY})`);
+    }
+    if (index_offset !== 0) throw new NotASketch(`mapping index offset ${index_offset}, expected 0`);
+    if (interpolation !== 0) throw new NotASketch(`mapping interpolation ${interpolation}, expected 0 (logarithmic)`);
+    if (!Number.isFinite(zero) || zero < 0) throw new NotASketch(`zero count ${zero}`);
+    if (negative_bins > 0) throw new NotASketch('negative values (wiretime sketches hold none)');
+    return null;
+  } catch (e) {
+    if (e instanceof NotASketch) return `not a DDSketch protobuf (${e.message})`;
+    throw e;
+  }
+}
+
+/** readStore's checks without the map: returns how many bins hold a count. */
+function checkStore(r: Reader): number {
+  let offset = 0, n = 0, first = -1, last = -1, contiguous = 0;
+  while (r.more()) {
+    const tag = r.varint32();
+    const field = tag >>> 3, wire = tag & 7;
+    if (field === 1 && wire === LEN) {
+      const e = r.sub();
+      let key = 0, count = 0;
+      while (e.more()) {
+        const t = e.varint32();
+        if (t >>> 3 === 1 && (t & 7) === VARINT) key = e.sint32();
+        else if (t >>> 3 === 2 && (t & 7) === I64) count = e.double();
+        else e.skip(t & 7);
+      }
+      if (!(count >= 0 && count < Infinity)) throw new NotASketch(`bin count ${count}`);
+      if (count > 0) {
+        if (key < KEY_MIN || key > KEY_MAX) throw new NotASketch(`bin key ${key} outside the mapping's range`);
+        n++;
+      }
+    } else if (field === 2 && (wire === LEN || wire === I64)) {
+      // contiguousBinCounts, packed (LEN) or one value (I64)
+      let at: number, end: number;
+      if (wire === LEN) {
+        const p = r.sub();
+        at = p.pos;
+        end = p.end;
+        if ((end - at) % 8 !== 0) throw new NotASketch('truncated double');
+      } else {
+        at = r.pos;
+        r.double();
+        end = r.pos;
+      }
+      const view = r.view;
+      for (; at < end; at += 8) {
+        const count = view.getFloat64(at, true);
+        if (!(count >= 0 && count < Infinity)) throw new NotASketch(`bin count ${count}`);
+        if (count > 0) {
+          if (first < 0) first = contiguous;
+          last = contiguous;
+          n++;
+        }
+        contiguous++;
+      }
+    } else if (field === 3 && wire === VARINT) {
+      offset = r.sint32();
+    } else {
+      r.skip(wire);
+    }
+  }
+  if (first >= 0 && (offset + first < KEY_MIN || offset + last > KEY_MAX)) {
+    throw new NotASketch(`bin key ${offset + first < KEY_MIN ? offset + first : offset + last} outside the mapping's range`);
+  }
+  return n;
+}
+
+// ------------------------------------------------------------------ merging many stored sketches
+
+/**
+ * Merges many encoded sketches (raw DDSketch protobuf bytes, as stored in the database) into
+ * one set of bucket counts without building a DDSketch for each input: a query merges
+ * thousands. Each input is checked as `decodeSketchBytes` checks it (an Error starting
+ * "decodeSketch:" when it is not a sketch; nothing of it is added then). `toSketch` gives the
+ * merged sketch: bucket for bucket what merging the decoded sketches gives.
+ */
+export class SketchMerger {
+  /** key of bins[0] */
+  private lo = 0;
+  private bins: Float64Array = new Float64Array(0);
+  /** values in the zero bucket */
+  zero = 0;
+  /** values merged */
+  count = 0;
+
+  addBytes(bytes: Uint8Array): void {
+    const problem = checkSketchBytes(bytes);
+    if (problem !== null) throw new Error(`decodeSketch: ${problem}`);
+    const r = Reader.of(bytes);
+    while (r.more()) {
+      const tag = r.varint32();
+      const field = tag >>> 3, wire = tag & 7;
+      if (field === 2 && wire === LEN) this.addStore(r.sub());
+      else if (field === 4 && wire === I64) {
+        const z = r.double();
+        this.zero += z;
+        this.count += z;
+      } else r.skip(wire);
+    }
+  }
+
+  /** The merged sketch, with the exact min and max of the values (which the bytes do not carry). */
+  toSketch(min: number, max: number): DDSketch {
+    return sketchFromBins(this.lo, this.bins, this.zero, min, max, NaN);
+  }
+
+  private addStore(r: Reader): void {
+    // The contiguous counts' index offset may follow them: note where they are, add them last.
+    let offset = 0;
+    const ranges: number[] = [];
+    while (r.more()) {
+      const tag = r.varint32();
+      const field = tag >>> 3, wire = tag & 7;
+      if (field === 1 && wire === LEN) {
+        const e = r.sub();
+        let key = 0, count = 0;
+        while (e.more()) {
+          const t = e.varint32();
+          if (t >>> 3 === 1 && (t & 7) === VARINT) key = e.sint32();
+          else if (t >>> 3 === 2 && (t & 7) === I64) count = e.double();
+          else e.skip(t & 7);
+        }
+        if (count > 0) this.add(key, count);
+      } else if (field === 2 && wire === LEN) {
+        const p = r.sub();
+        ranges.push(p.pos, p.end);
+      } else if (field === 2 && wire === I64) {
+        ranges.push(r.pos, r.pos + 8);
+        r.double();
+      } else if (field === 3 && wire === VARINT) {
+        offset = r.sint32();
+      } else {
+        r.skip(wire);
+      }
+    }
+    let index = 0;
+    const view = r.view;
+    for (let i = 0; i < ranges.length; i += 2) {
+      for (let at = ranges[i]!; at < ranges[i + 1]!; at += 8, index++) {
+        const count = view.getFloat64(at, true);
+        if (count > 0) this.add(offset + index, count);
+      }
+    }
+  }
+
+  private add(key: number, count: number): void {
+    let i = key - this.lo;
+    if (i < 0 || i >= this.bins.length) {
+      const old = this.bins;
+      const lo = old.length === 0 ? key - 64 : Math.min(this.lo, key - 64);
+      const hi = old.length === 0 ? key + 64 : Math.max(this.lo + old.length - 1, key + 64);
+      const bins = new Float64Array(hi - lo + 1);
+      bins.set(old, this.lo - lo);
+      this.bins = bins;
+      this.lo = lo;
+      i = key - lo;
+    }
+    this.bins[i]! += count;
+    this.count += count;
+  }
 }

@@ -1,6 +1,7 @@
 import { connectivityState } from '@grpc/grpc-js';
 import { ChannelCredentials, ClientError, Metadata, Status, createChannel, createClient, type Channel, type ChannelOptions } from 'nice-grpc';
-import { IngestService, type IngestRequest } from '@wiretime/proto/gen/wiretime/v1/ingest_pb.ts';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { IngestRequestSchema, IngestService } from '@wiretime/proto/gen/wiretime/v1/ingest_pb.ts';
 import { niceService } from '@wiretime/proto/nice-grpc.ts';
 import type { Spool } from './spool.ts';
 
@@ -40,6 +41,12 @@ export interface ShipperOptions {
   on_backoff?: (delay_ms: number, attempt: number, error: string | null) => void;
   channel_options?: ChannelOptions;
 }
+
+/** IngestService with requests passed as already-encoded IngestRequest bytes. */
+const INGEST = niceService(IngestService);
+const RAW_INGEST = {
+  ingest: { ...INGEST.ingest, requestSerialize: (bytes: Uint8Array) => bytes, requestDeserialize: (bytes: Uint8Array) => bytes },
+} as const;
 
 export const DEFAULT_SHIPPER_OPTIONS = {
   token: null,
@@ -94,10 +101,14 @@ export class Shipper {
   private sent_batches = 0;
   private backoff_ms = 0;
 
+  /** IngestRequest fields sensor_id and stream_id, encoded, appended to every spool record sent */
+  private readonly identity: Uint8Array;
+
   constructor(spool: Spool, options: Partial<ShipperOptions> & { address: string; sensor_id: string }) {
     this.spool = spool;
     this.options = { ...DEFAULT_SHIPPER_OPTIONS, ...options };
     if (this.options.sensor_id === '') throw new Error('Shipper: sensor_id is empty');
+    this.identity = toBinary(IngestRequestSchema, create(IngestRequestSchema, { sensorId: this.options.sensor_id, streamId: spool.stream_id }));
     if (!(this.options.backoff_initial_ms > 0) || this.options.backoff_max_ms < this.options.backoff_initial_ms) throw new Error('Shipper: need 0 < backoff_initial_ms <= backoff_max_ms');
     if (!(this.options.max_in_flight >= 1)) throw new Error('Shipper: max_in_flight must be at least 1');
   }
@@ -197,7 +208,7 @@ export class Shipper {
     }, tick);
     let progressed = false;
     try {
-      const client = createClient(niceService(IngestService), channel);
+      const client = createClient(RAW_INGEST, channel);
       const metadata = Metadata();
       if (o.token !== null) metadata.set('authorization', `Bearer ${o.token}`);
       for await (const response of client.ingest(this.requests(session), { metadata, signal: session.abort.signal })) {
@@ -232,20 +243,23 @@ export class Shipper {
     return progressed;
   }
 
-  /** The batches of one stream: what the spool holds past the acked point, then new ones as they come. */
-  private async *requests(session: Session): AsyncGenerator<IngestRequest> {
+  /**
+   * The batches of one stream: what the spool holds past the acked point, then new ones as
+   * they come, as IngestRequest bytes: the spool's record with this sensor's id and the
+   * spool's stream id appended (a protobuf message may carry its fields in any order, and the
+   * stored record has neither), so a batch is not decoded and encoded again to be sent.
+   */
+  private async *requests(session: Session): AsyncGenerator<Uint8Array> {
     const signal = session.abort.signal;
     while (!this.stopping && !signal.aborted) {
       const generation = this.generation;
-      for await (const batch of this.spool.pending(session.sent)) {
+      for await (const batch of this.spool.pendingRecords(session.sent)) {
         while (session.sent - session.acked >= BigInt(this.options.max_in_flight) && !this.stopping && !signal.aborted) await this.nextWake(signal);
         if (this.stopping || signal.aborted) return;
         if (session.sent === session.acked) session.progress_at = Date.now();
-        batch.sensorId = this.options.sensor_id;
-        batch.streamId = this.spool.stream_id;
         session.sent = batch.sequence;
         this.sent_batches++;
-        yield batch;
+        yield Buffer.concat([batch.payload, this.identity]);
       }
       if (generation === this.generation) await this.nextWake(signal);
     }

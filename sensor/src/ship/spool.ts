@@ -222,6 +222,14 @@ export class Spool {
    * time. Batches appended while iterating may or may not be included.
    */
   async *pending(after: bigint): AsyncGenerator<IngestRequest> {
+    for await (const r of this.pendingRecords(after)) yield fromBinary(IngestRequestSchema, r.payload);
+  }
+
+  /**
+   * `pending` without decoding: each batch's sequence and its IngestRequest bytes as stored
+   * (without sensor_id and stream_id), for sending as they are.
+   */
+  async *pendingRecords(after: bigint): AsyncGenerator<{ sequence: bigint; payload: Uint8Array }> {
     this.assertOpen();
     const limit = this.last;
     const segments = this.segments.filter((s) => s.last > after && s.records > 0).map((s) => ({ ...s }));
@@ -238,7 +246,7 @@ export class Spool {
           if (r === null) throw new Error(`Spool: damaged record in ${s.path}`);
           if (r.sequence <= after) continue;
           if (r.sequence > limit) return;
-          yield fromBinary(IngestRequestSchema, r.payload);
+          yield { sequence: r.sequence, payload: r.payload };
         }
       } finally {
         await fh.close();

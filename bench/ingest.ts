@@ -1,0 +1,282 @@
+/**
+ * Summaries per second from a sensor's spool to rows in PostgreSQL, next to a plain COPY of
+ * the same rows, in the same run and the same PostgreSQL (the issue's target: ≥ 75% of COPY).
+ *
+ *   node --import tsx bench/ingest.ts [--summaries 50000] [--runs 3] [--json FILE]
+ *   (npm run bench runs it at the end, with its defaults)
+ *
+ * The summaries have the shape the sensor ships for HTTP: 29 metrics, of which 8 timing
+ * metrics with a DDSketch built by the sensor's own sketch code from log-normal durations;
+ * 1 000 per batch, as the sensor's spool appends them. Distinct keys: 500 servers × 100
+ * signatures × 5-minute intervals.
+ *
+ * 1. sensor → rows: a fresh database; `wiretime collector --database URL` as a child process
+ *    (migrations done before the clock starts); the sensor's Spool (fsync per append) and
+ *    Shipper in this process. The clock runs from the first append to the last ack; then
+ *    the rows are counted (they must equal the summaries, and 8 sketch rows each).
+ * 2. plain COPY: the same rows, read back from that database as COPY text, copied with
+ *    COPY FROM STDIN into the two fact tables of a second fresh database with the same schema
+ *    and dimension rows (those are loaded before the clock starts). The clock covers both
+ *    COPYs inside one transaction.
+ * Each run uses new databases. Needs PostgreSQL on 127.0.0.1:5432 (trust), as the tests do;
+ * without it the rows say so.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { create } from '@bufbuild/protobuf';
+import pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { SummarySchema, type Summary } from '../proto/src/gen/wiretime/v1/summary_pb.ts';
+import { TRANSACTION_METRICS } from '../sensor/src/aggregate/metrics.ts';
+import { encodeSketch, newSketch } from '../sensor/src/aggregate/sketch.ts';
+import { Shipper } from '../sensor/src/ship/collector-client.ts';
+import { Spool } from '../sensor/src/ship/spool.ts';
+import { migrate } from '../collector/src/store/migrate.ts';
+import { PgSql } from '../collector/src/store/pg-sql.ts';
+import { Rng } from './prng.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ADMIN = process.env['WIRETIME_BENCH_PG'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const TARGET_RATIO = 0.75;
+const BATCH = 1000;
+const TIMING = 8;
+
+export interface IngestBenchResult {
+  available: boolean;
+  message?: string;
+  summaries: number;
+  runs: { shipped_s: number; copy_s: number; rows: number; sketch_rows: number }[];
+  shipped_per_s?: number;
+  copy_per_s?: number;
+  ratio?: number;
+  target_ratio: number;
+  verdict?: 'ok' | 'MISSED';
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** n summaries with distinct keys and realistic metric content. */
+export function makeSummaries(n: number, seed = 1): Summary[] {
+  const rng = new Rng(seed);
+  const rnd = () => rng.next();
+  // a pool of sketches (building one per summary would dominate the set-up, not the measurement)
+  const sketches: Uint8Array[] = [];
+  for (let k = 0; k < 64; k++) {
+    const s = newSketch();
+    const mu = 13 + rnd() * 5; // e^13 ns ≈ 0.4 ms … e^18 ≈ 66 ms
+    for (let i = 0; i < 200; i++) {
+      const u = Math.max(rnd(), 1e-12), v = rnd();
+      s.accept(Math.exp(mu + 0.8 * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v)));
+    }
+    sketches.push(new Uint8Array(Buffer.from(encodeSketch(s), 'base64')));
+  }
+  const base_s = 1_767_225_600n; // 2026-01-01T00:00:00Z
+  const out: Summary[] = [];
+  for (let i = 0; i < n; i++) {
+    const server = i % 500, signature = Math.floor(i / 500) % 100, interval = Math.floor(i / 50_000);
+    const count = 3 + Math.floor(rnd() * 500);
+    out.push(create(SummarySchema, {
+      intervalStartS: base_s + BigInt(300 * interval),
+      intervalS: 300,
+      server: `10.1.${server >> 8}.${server & 0xff}`,
+      serverPort: 80,
+      transport: 'tcp',
+      protocol: 'http',
+      signature: `GET_/app/page${signature}.php`,
+      count: BigInt(count),
+      outcomes: [{ outcome: 'ok', count: BigInt(count - (i % 3)) }, { outcome: 'error', count: BigInt(i % 3) }],
+      metrics: TRANSACTION_METRICS.map((name, m) => {
+        const min = 1000 + rnd() * 1e5;
+        return {
+          name,
+          count: BigInt(count),
+          sum: (min + rnd() * 1e7) * count,
+          min,
+          max: min + rnd() * 5e7,
+          sketch: m < TIMING ? sketches[(i * 7 + m) % sketches.length]! : new Uint8Array(0),
+        };
+      }),
+    }));
+  }
+  return out;
+}
+
+async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: ADMIN });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+async function freshDatabase(tag: string): Promise<string> {
+  const name = `wiretime_bench_${tag}_${process.pid}_${Date.now()}`;
+  await admin((c) => c.query(`CREATE DATABASE ${name}`));
+  const u = new URL(ADMIN);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function dropDatabase(url: string): Promise<void> {
+  const name = new URL(url).pathname.slice(1);
+  await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+}
+
+function startCollector(url: string): Promise<{ child: ChildProcess; port: number }> {
+  // WIRETIME_BENCH_COLLECTOR_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the collector
+  const node_args = (process.env['WIRETIME_BENCH_COLLECTOR_NODE_ARGS'] ?? '').split(' ').filter((x) => x !== '');
+  const child = spawn(process.execPath, [...node_args, join(ROOT, 'bin/wiretime.js'), 'collector', '--listen', '127.0.0.1:0', '--database', url], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /"listening":"[^"]*:(\d+)"/.exec(out);
+      if (m !== null) resolve({ child, port: Number(m[1]) });
+    });
+    child.on('exit', (code) => reject(new Error(`collector exited ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`)));
+  });
+}
+
+async function count(url: string, table: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return Number((await c.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+  } finally {
+    await c.end();
+  }
+}
+
+/** sensor spool → Shipper → collector → PostgreSQL; seconds from first append to last ack. */
+async function shipOnce(summaries: Summary[], url: string): Promise<number> {
+  const sql = new PgSql(url, { max: 1 });
+  await migrate(sql); // schema ready before the clock starts
+  await sql.close();
+  const { child, port } = await startCollector(url);
+  const dir = mkdtempSync(join(tmpdir(), 'wiretime-bench-spool-'));
+  const spool = await Spool.open({ dir });
+  const shipper = new Shipper(spool, { address: `127.0.0.1:${port}`, sensor_id: 'bench', backoff_initial_ms: 20, backoff_max_ms: 200 });
+  try {
+    shipper.start();
+    const batches = Math.ceil(summaries.length / BATCH);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < summaries.length; i += BATCH) await spool.append(summaries.slice(i, i + BATCH));
+    while (spool.stats().acked_sequence < BigInt(batches)) await new Promise((r) => setTimeout(r, 2));
+    return Number(process.hrtime.bigint() - t0) / 1e9;
+  } finally {
+    await shipper.stop();
+    await spool.close();
+    rmSync(dir, { recursive: true, force: true });
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+/** The fact rows of `from` copied by plain COPY into a fresh database with the same schema and dimensions; seconds of the two COPYs. */
+async function copyOnce(from: string, to: string): Promise<number> {
+  const dst_sql = new PgSql(to, { max: 1 });
+  await migrate(dst_sql);
+  await dst_sql.close();
+  const src = new pg.Client({ connectionString: from });
+  const dst = new pg.Client({ connectionString: to });
+  await src.connect();
+  await dst.connect();
+  try {
+    const dump = async (query: string): Promise<Buffer> => {
+      const chunks: Buffer[] = [];
+      await pipeline(src.query(copyTo(`COPY (${query}) TO STDOUT WITH (FORMAT binary)`)), new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb(); } }));
+      return Buffer.concat(chunks);
+    };
+    const load = (table: string, data: Buffer) => pipeline(Readable.from([data]), dst.query(copyFrom(`COPY ${table} FROM STDIN WITH (FORMAT binary)`)));
+    // dimensions and the sensor first, not timed
+    for (const t of ['sensors', 'servers', 'signatures']) await load(t, await dump(`SELECT * FROM ${t}`));
+    // partitions exist in the source; create the same days here
+    for (const r of (await src.query(`SELECT DISTINCT date_trunc('day', interval_start, 'UTC') AS d FROM summaries_l1`)).rows as { d: Date }[]) {
+      await dst.query('SELECT wiretime_ensure_day_partition($1)', [r.d]);
+    }
+    const facts = await dump('SELECT * FROM summaries_l1');
+    const sketches = await dump('SELECT * FROM summary_sketches');
+    const t0 = process.hrtime.bigint();
+    await dst.query('BEGIN');
+    await load('summaries_l1', facts);
+    await load('summary_sketches', sketches);
+    await dst.query('COMMIT');
+    return Number(process.hrtime.bigint() - t0) / 1e9;
+  } finally {
+    await src.end();
+    await dst.end();
+  }
+}
+
+export async function ingestBench(n: number, runs: number): Promise<IngestBenchResult> {
+  const result: IngestBenchResult = { available: true, summaries: n, runs: [], target_ratio: TARGET_RATIO };
+  try {
+    await admin((c) => c.query('SELECT 1'));
+  } catch (err) {
+    return { ...result, available: false, message: `PostgreSQL not reachable at ${ADMIN} (${(err as Error).message})` };
+  }
+  const summaries = makeSummaries(n);
+  for (let r = 0; r < runs; r++) {
+    const a = await freshDatabase('ship');
+    const b = await freshDatabase('copy');
+    try {
+      const shipped_s = await shipOnce(summaries, a);
+      const rows = await count(a, 'summaries_l1');
+      const sketch_rows = await count(a, 'summary_sketches');
+      if (rows !== n || sketch_rows !== n * TIMING) throw new Error(`stored ${rows} rows and ${sketch_rows} sketches for ${n} summaries`);
+      const copy_s = await copyOnce(a, b);
+      if ((await count(b, 'summaries_l1')) !== n) throw new Error('the COPY did not load every row');
+      result.runs.push({ shipped_s, copy_s, rows, sketch_rows });
+      process.stderr.write(`  run ${r + 1}: shipped ${(n / shipped_s).toFixed(0)}/s, COPY ${(n / copy_s).toFixed(0)}/s\n`);
+    } finally {
+      await dropDatabase(a);
+      await dropDatabase(b);
+    }
+  }
+  result.shipped_per_s = median(result.runs.map((x) => n / x.shipped_s));
+  result.copy_per_s = median(result.runs.map((x) => n / x.copy_s));
+  result.ratio = median(result.runs.map((x) => x.copy_s / x.shipped_s));
+  result.verdict = result.ratio >= TARGET_RATIO ? 'ok' : 'MISSED';
+  return result;
+}
+
+/** Table lines for the bench report. */
+export function ingestTable(r: IngestBenchResult): string {
+  if (!r.available) return `storage: ${r.message}`;
+  const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
+  const rows = [
+    ['row', 'input', 'runs', 'median summaries/s', 'measured', 'target', 'verdict'],
+    ['sensor spool -> gRPC -> collector -> PostgreSQL', `${fmt(r.summaries)} summaries`, String(r.runs.length), fmt(r.shipped_per_s!), `${(r.ratio! * 100).toFixed(0)}% of COPY`, `>= ${TARGET_RATIO * 100}% of COPY`, r.verdict!],
+    ['plain COPY of the same rows (both fact tables)', `${fmt(r.summaries)} rows + ${fmt(r.summaries * TIMING)} sketches`, String(r.runs.length), fmt(r.copy_per_s!), '', '', ''],
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const line = (row: string[]) => row.map((c, i) => (i >= 2 && i <= 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line),
+    `- storage: ${fmt(r.summaries)} HTTP summaries (29 metrics, 8 sketches each) in batches of ${BATCH}; ratio = median of per-run COPY time / shipping time; PostgreSQL on 127.0.0.1`].join('\n');
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const argv = process.argv.slice(2);
+  const opt = (name: string, def: number) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? Number(argv[i + 1]) : def;
+  };
+  const jsonAt = argv.indexOf('--json');
+  const r = await ingestBench(opt('--summaries', 50_000), opt('--runs', 3));
+  console.log(ingestTable(r));
+  if (jsonAt >= 0) writeFileSync(argv[jsonAt + 1]!, JSON.stringify(r, null, 2) + '\n');
+  if (jsonAt < 0) console.log(JSON.stringify(r));
+}
