@@ -6,6 +6,12 @@ async function collector(argv: string[]): Promise<number> {
   return collectorCommand(argv);
 }
 
+// The roll-up (PostgreSQL / PGlite) loads only when asked for, like the collector.
+async function rollup(argv: string[]): Promise<number> {
+  const { rollupCommand } = await import('../collector/src/cli/rollup-command.ts');
+  return rollupCommand(argv);
+}
+
 const HELP = `wiretime — passive application response-time monitor
 
 Usage: wiretime <command> [options]
@@ -13,6 +19,7 @@ Usage: wiretime <command> [options]
 Commands:
   sensor     read a capture file, cut it into timed transactions (wiretime sensor --help)
   collector  receive sensors' summaries over gRPC, store them in PostgreSQL (wiretime collector --help)
+  rollup     merge stored summaries into hourly and daily rows, apply retention (wiretime rollup --help)
 
 Run 'wiretime <command> --help' for a command's options.
 `;
@@ -25,12 +32,15 @@ export async function main(argv: string[]): Promise<number> {
       return sensorCommand(rest);
     case 'collector':
       return collector(rest);
+    case 'rollup':
+      return rollup(rest);
     case undefined:
     case '-h':
     case '--help':
     case 'help':
       if (rest[0] === 'sensor') process.stdout.write(SENSOR_HELP);
       else if (rest[0] === 'collector') return collector(['--help']);
+      else if (rest[0] === 'rollup') return rollup(['--help']);
       else process.stdout.write(HELP);
       return command === undefined ? 2 : 0;
     default:

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startCollector, parseTokens, DEFAULT_COLLECTOR_OPTIONS, type CollectorTls } from '../collector-server.ts';
 import { SummaryStore } from '../store/summary-store.ts';
+import { parseDurationS, ROLLUP_AGE_HELP, ROLLUP_FLAG_OPTIONS, ROLLUP_FLAGS_HELP, rollupSettingsFromFlags, type RollupSettings } from '../rollup-flags.ts';
+import { scheduleRollups, type RollupSchedule } from '../rollup-schedule.ts';
 
 export const COLLECTOR_HELP = `Usage: wiretime collector [options]
 
@@ -21,11 +23,15 @@ Options:
                          a certificate's subject CN is the only sensor id it may write as
   --store-timeout S      a batch not stored within S seconds ends the stream with
                          UNAVAILABLE and the sensor sends it again (default 30)
-  -h, --help             this help
+  --rollup-every AGE     roll summaries up at start and then every AGE (default 1h; 0: never,
+                         e.g. when cron runs wiretime rollup); with several collectors on one
+                         database one rolls up at a time. The roll-up flags:
+${ROLLUP_FLAGS_HELP}  -h, --help             this help
 
 The schema is created and upgraded at start. SIGINT/SIGTERM: stop accepting, finish the
-calls in flight, close the database.
-`;
+calls in flight and the roll-up's current unit of work, close the database.
+
+${ROLLUP_AGE_HELP}`;
 
 /** `wiretime collector`: runs until SIGINT/SIGTERM; returns the exit code. */
 export async function collectorCommand(argv: string[]): Promise<number> {
@@ -42,6 +48,8 @@ export async function collectorCommand(argv: string[]): Promise<number> {
         'tls-key': { type: 'string' },
         'client-ca': { type: 'string' },
         'store-timeout': { type: 'string' },
+        'rollup-every': { type: 'string' },
+        ...ROLLUP_FLAG_OPTIONS,
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -60,7 +68,11 @@ export async function collectorCommand(argv: string[]): Promise<number> {
   let tokens: Map<string, string> | null = null;
   let tls: CollectorTls | null = null;
   let store_timeout_ms = DEFAULT_COLLECTOR_OPTIONS.store_timeout_ms;
+  let rollup_every_s: number;
+  let rollup: RollupSettings;
   try {
+    rollup_every_s = parseDurationS(v['rollup-every'] ?? '1h', 'rollup-every');
+    rollup = rollupSettingsFromFlags(v);
     if (v.tokens !== undefined) tokens = parseTokens(readFileSync(v.tokens, 'utf8'), v.tokens);
     if ((v['tls-cert'] === undefined) !== (v['tls-key'] === undefined)) throw new Error('--tls-cert and --tls-key go together');
     if (v['client-ca'] !== undefined && v['tls-cert'] === undefined) throw new Error('--client-ca needs --tls-cert and --tls-key (mutual TLS is TLS)');
@@ -96,12 +108,13 @@ export async function collectorCommand(argv: string[]): Promise<number> {
   }
   // The bound address on stdout, for scripts and tests that ask for port 0.
   process.stdout.write(JSON.stringify({ listening: `${(v.listen ?? DEFAULT_COLLECTOR_OPTIONS.listen).replace(/:\d+$/, '')}:${running.port}` }) + '\n');
+  const rollups: RollupSchedule | null = rollup_every_s > 0 ? scheduleRollups(store.sql, rollup, rollup_every_s, log) : null;
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
   });
   log('draining', {});
-  await running.close();
+  await Promise.all([running.close(), rollups?.stop()]);
   await store.close();
   log('stopped', { ...running.counters });
   return 0;

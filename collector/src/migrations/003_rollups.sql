@@ -56,3 +56,48 @@ CREATE TABLE rollup_state (
     updated_at            timestamptz NOT NULL DEFAULT now()
 );
 INSERT INTO rollup_state (interval_s) VALUES (3600), (86400);
+
+-- Added for the roll-up itself (the tables above are what the reporter reads):
+
+-- Level-1 rows in time order: the roll-up walks level 1 hour by hour, and time-window scans
+-- across all servers (top-N) use it too. Created on every day partition, present and future.
+CREATE INDEX summaries_l1_time ON summaries_l1 (interval_start);
+
+-- Late level-1 rows: inserted with interval_start < (3600).rolled_until (a sensor replaying its
+-- spool after an outage), so not yet in the hourly rows. The next roll-up merges them into the
+-- hourly (and daily) rows and deletes their entries here in the same transaction. Filled by the
+-- trigger below, in the ingest transaction, whatever code inserts the rows.
+CREATE TABLE rollup_late_l1 (
+    server_id       bigint      NOT NULL,
+    signature_id    bigint      NOT NULL,
+    interval_start  timestamptz NOT NULL,
+    sensor_id       text        NOT NULL,
+    interval_s      integer     NOT NULL,
+    noted_at        timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (server_id, signature_id, interval_start, sensor_id, interval_s)
+);
+
+-- Reads rolled_until FOR SHARE: the roll-up holds that row FOR UPDATE while it reads and merges
+-- level 1 and advances rolled_until, so an insert either commits before the roll-up reads (and
+-- is merged by it) or sees the advanced rolled_until (and is noted here). A statement trigger
+-- with a transition table: one lookup per INSERT statement, not per row; rows skipped by
+-- ON CONFLICT DO NOTHING are not in new_rows.
+CREATE FUNCTION wiretime_note_late_l1() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    until timestamptz;
+BEGIN
+    SELECT rolled_until INTO until FROM rollup_state WHERE interval_s = 3600 FOR SHARE;
+    IF until IS NOT NULL AND until > '-infinity' THEN
+        INSERT INTO rollup_late_l1 (server_id, signature_id, interval_start, sensor_id, interval_s)
+        SELECT server_id, signature_id, interval_start, sensor_id, interval_s FROM new_rows
+        WHERE interval_start < until
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER summaries_l1_note_late AFTER INSERT ON summaries_l1
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION wiretime_note_late_l1();
