@@ -603,14 +603,18 @@ function checkStore(r: Reader): number {
     const tag = r.varint32();
     const field = tag >>> 3, wire = tag & 7;
     if (field === 1 && wire === LEN) {
-      const e = r.sub();
+      // a binCounts map entry, read in place (no sub-reader per entry: a sketch has hundreds)
+      const len = r.varint32();
+      const entry_end = r.pos + len;
+      if (entry_end > r.end) throw new NotASketch('truncated field');
       let key = 0, count = 0;
-      while (e.more()) {
-        const t = e.varint32();
-        if (t >>> 3 === 1 && (t & 7) === VARINT) key = e.sint32();
-        else if (t >>> 3 === 2 && (t & 7) === I64) count = e.double();
-        else e.skip(t & 7);
+      while (r.pos < entry_end) {
+        const t = r.varint32();
+        if (t === ((1 << 3) | VARINT)) key = r.sint32();
+        else if (t === ((2 << 3) | I64)) count = r.double();
+        else r.skip(t & 7);
       }
+      if (r.pos !== entry_end) throw new NotASketch('truncated field');
       if (!(count >= 0 && count < Infinity)) throw new NotASketch(`bin count ${count}`);
       if (count > 0) {
         if (key < KEY_MIN || key > KEY_MAX) throw new NotASketch(`bin key ${key} outside the mapping's range`);
@@ -737,7 +741,7 @@ export class SketchMerger {
       const lo = old.length === 0 ? key - 64 : Math.min(this.lo, key - 64);
       const hi = old.length === 0 ? key + 64 : Math.max(this.lo + old.length - 1, key + 64);
       const bins = new Float64Array(hi - lo + 1);
-      bins.set(old, this.lo - lo);
+      if (old.length > 0) bins.set(old, this.lo - lo);
       this.bins = bins;
       this.lo = lo;
       i = key - lo;
