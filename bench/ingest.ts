@@ -7,7 +7,7 @@
  *
  * The summaries have the shape the sensor ships for HTTP: 29 metrics, of which 8 timing
  * metrics with a DDSketch built by the sensor's own sketch code from log-normal durations;
- * 1 000 per batch, as the sensor's spool appends them. Distinct keys: 500 servers × 100
+ * in batches of about 1 MiB, as the sensor cuts them (sensor/src/ship/batches.ts). Distinct keys: 500 servers × 100
  * signatures × 5-minute intervals.
  *
  * 1. sensor → rows: a fresh database; `wiretime collector --database URL` as a child process
@@ -22,7 +22,7 @@
  * without it the rows say so.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -36,6 +36,7 @@ import { TRANSACTION_METRICS } from '../sensor/src/aggregate/metrics.ts';
 import { encodeSketch, newSketch } from '../sensor/src/aggregate/sketch.ts';
 import { Shipper } from '../sensor/src/ship/collector-client.ts';
 import { Spool } from '../sensor/src/ship/spool.ts';
+import { splitIntoBatches } from '../sensor/src/ship/batches.ts';
 import { migrate } from '../collector/src/store/migrate.ts';
 import { PgSql } from '../collector/src/store/pg-sql.ts';
 import { Rng } from './prng.ts';
@@ -43,14 +44,13 @@ import { Rng } from './prng.ts';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ADMIN = process.env['WIRETIME_BENCH_PG'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const TARGET_RATIO = 0.75;
-const BATCH = 1000;
 const TIMING = 8;
 
 export interface IngestBenchResult {
   available: boolean;
   message?: string;
   summaries: number;
-  runs: { shipped_s: number; copy_s: number; rows: number; sketch_rows: number }[];
+  runs: { shipped_s: number; copy_s: number; rows: number; sketch_rows: number; cpu_us_per_summary: { sensor: number; collector: number; postgres: number } }[];
   shipped_per_s?: number;
   copy_per_s?: number;
   ratio?: number;
@@ -66,6 +66,15 @@ function median(xs: number[]): number {
 
 /** n summaries with distinct keys and realistic metric content. */
 export function makeSummaries(n: number, seed = 1): Summary[] {
+  return [...summaryStream(n, seed)];
+}
+
+/**
+ * The same, made one at a time: the shipping run makes them as it goes, as a sensor does, so
+ * that its process does not carry every summary of the run in its heap (which would make each
+ * major garbage collection of the sensor side cost what no sensor pays).
+ */
+export function* summaryStream(n: number, seed = 1): Generator<Summary> {
   const rng = new Rng(seed);
   const rnd = () => rng.next();
   // a pool of sketches (building one per summary would dominate the set-up, not the measurement)
@@ -80,11 +89,10 @@ export function makeSummaries(n: number, seed = 1): Summary[] {
     sketches.push(new Uint8Array(Buffer.from(encodeSketch(s), 'base64')));
   }
   const base_s = 1_767_225_600n; // 2026-01-01T00:00:00Z
-  const out: Summary[] = [];
   for (let i = 0; i < n; i++) {
     const server = i % 500, signature = Math.floor(i / 500) % 100, interval = Math.floor(i / 50_000);
     const count = 3 + Math.floor(rnd() * 500);
-    out.push(create(SummarySchema, {
+    yield create(SummarySchema, {
       intervalStartS: base_s + BigInt(300 * interval),
       intervalS: 300,
       server: `10.1.${server >> 8}.${server & 0xff}`,
@@ -105,9 +113,8 @@ export function makeSummaries(n: number, seed = 1): Summary[] {
           sketch: m < TIMING ? sketches[(i * 7 + m) % sketches.length]! : new Uint8Array(0),
         };
       }),
-    }));
+    });
   }
-  return out;
 }
 
 async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -136,7 +143,7 @@ async function dropDatabase(url: string): Promise<void> {
 function startCollector(url: string): Promise<{ child: ChildProcess; port: number }> {
   // WIRETIME_BENCH_COLLECTOR_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the collector
   const node_args = (process.env['WIRETIME_BENCH_COLLECTOR_NODE_ARGS'] ?? '').split(' ').filter((x) => x !== '');
-  const child = spawn(process.execPath, [...node_args, join(ROOT, 'bin/wiretime.js'), 'collector', '--listen', '127.0.0.1:0', '--database', url], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...node_args, join(ROOT, 'bin/wiretime.js'), 'collector', '--listen', '127.0.0.1:0', '--database', url, '--rollup-every', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   return new Promise((resolve, reject) => {
@@ -160,8 +167,41 @@ async function count(url: string, table: string): Promise<number> {
   }
 }
 
+/** CPU seconds (user + system) of a process, with those of its exited children (Linux /proc). */
+function cpuSeconds(pid: number, children = false): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+    // fields after the command: state is [0]; utime [11], stime [12], cutime [13], cstime [14]
+    const t = Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0);
+    return t / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds of every PostgreSQL process, exited backends included (through the postmaster). */
+function postgresCpuSeconds(): number {
+  let total = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let comm = '';
+    try {
+      comm = readFileSync(`/proc/${name}/comm`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    if (comm !== 'postgres') continue;
+    const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    total += cpuSeconds(Number(name), ppid === 1); // the postmaster carries its exited children
+  }
+  return total;
+}
+
+export interface CpuSplit { sensor_s: number; collector_s: number; postgres_s: number }
+
 /** sensor spool → Shipper → collector → PostgreSQL; seconds from first append to last ack. */
-async function shipOnce(summaries: Summary[], url: string): Promise<number> {
+async function shipOnce(n: number, url: string, cpu: CpuSplit): Promise<number> {
   const sql = new PgSql(url, { max: 1 });
   await migrate(sql); // schema ready before the clock starts
   await sql.close();
@@ -171,11 +211,30 @@ async function shipOnce(summaries: Summary[], url: string): Promise<number> {
   const shipper = new Shipper(spool, { address: `127.0.0.1:${port}`, sensor_id: 'bench', backoff_initial_ms: 20, backoff_max_ms: 200 });
   try {
     shipper.start();
-    const batches = Math.ceil(summaries.length / BATCH);
+    let batches = 0;
+    const cpu0 = { sensor: process.cpuUsage(), collector: cpuSeconds(child.pid!), postgres: postgresCpuSeconds() };
     const t0 = process.hrtime.bigint();
-    for (let i = 0; i < summaries.length; i += BATCH) await spool.append(summaries.slice(i, i + BATCH));
+    // summaries made and appended the way the sensor does: an interval's worth, cut into batches
+    let pending: Summary[] = [];
+    const flush = async () => {
+      for (const b of splitIntoBatches(pending)) {
+        await spool.append(b);
+        batches++;
+      }
+      pending = [];
+    };
+    for (const summary of summaryStream(n)) {
+      pending.push(summary);
+      if (pending.length === 1000) await flush();
+    }
+    await flush();
     while (spool.stats().acked_sequence < BigInt(batches)) await new Promise((r) => setTimeout(r, 2));
-    return Number(process.hrtime.bigint() - t0) / 1e9;
+    const elapsed_s = Number(process.hrtime.bigint() - t0) / 1e9;
+    const own = process.cpuUsage(cpu0.sensor);
+    cpu.sensor_s = (own.user + own.system) / 1e6;
+    cpu.collector_s = cpuSeconds(child.pid!) - cpu0.collector;
+    cpu.postgres_s = postgresCpuSeconds() - cpu0.postgres;
+    return elapsed_s;
   } finally {
     await shipper.stop();
     await spool.close();
@@ -228,19 +287,20 @@ export async function ingestBench(n: number, runs: number): Promise<IngestBenchR
   } catch (err) {
     return { ...result, available: false, message: `PostgreSQL not reachable at ${ADMIN} (${(err as Error).message})` };
   }
-  const summaries = makeSummaries(n);
   for (let r = 0; r < runs; r++) {
     const a = await freshDatabase('ship');
     const b = await freshDatabase('copy');
     try {
-      const shipped_s = await shipOnce(summaries, a);
+      const cpu: CpuSplit = { sensor_s: 0, collector_s: 0, postgres_s: 0 };
+      const shipped_s = await shipOnce(n, a, cpu);
       const rows = await count(a, 'summaries_l1');
       const sketch_rows = await count(a, 'summary_sketches');
       if (rows !== n || sketch_rows !== n * TIMING) throw new Error(`stored ${rows} rows and ${sketch_rows} sketches for ${n} summaries`);
       const copy_s = await copyOnce(a, b);
       if ((await count(b, 'summaries_l1')) !== n) throw new Error('the COPY did not load every row');
-      result.runs.push({ shipped_s, copy_s, rows, sketch_rows });
-      process.stderr.write(`  run ${r + 1}: shipped ${(n / shipped_s).toFixed(0)}/s, COPY ${(n / copy_s).toFixed(0)}/s\n`);
+      result.runs.push({ shipped_s, copy_s, rows, sketch_rows, cpu_us_per_summary: { sensor: cpu.sensor_s * 1e6 / n, collector: cpu.collector_s * 1e6 / n, postgres: cpu.postgres_s * 1e6 / n } });
+      process.stderr.write(`  run ${r + 1}: shipped ${(n / shipped_s).toFixed(0)}/s, COPY ${(n / copy_s).toFixed(0)}/s; CPU µs per summary while shipping: ` +
+        `sensor ${(cpu.sensor_s * 1e6 / n).toFixed(0)}, collector ${(cpu.collector_s * 1e6 / n).toFixed(0)}, PostgreSQL ${(cpu.postgres_s * 1e6 / n).toFixed(0)}\n`);
     } finally {
       await dropDatabase(a);
       await dropDatabase(b);
@@ -265,7 +325,7 @@ export function ingestTable(r: IngestBenchResult): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const line = (row: string[]) => row.map((c, i) => (i >= 2 && i <= 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line),
-    `- storage: ${fmt(r.summaries)} HTTP summaries (29 metrics, 8 sketches each) in batches of ${BATCH}; ratio = median of per-run COPY time / shipping time; PostgreSQL on 127.0.0.1`].join('\n');
+    `- storage: ${fmt(r.summaries)} HTTP summaries (29 metrics, 8 sketches each) in batches of about 1 MiB as the sensor cuts them; ratio = median of per-run COPY time / shipping time; PostgreSQL on 127.0.0.1`].join('\n');
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {

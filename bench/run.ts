@@ -3,7 +3,7 @@
  *
  *   npm run bench -- [--runs 3] [--packets 1000000] [--seed 1] [--flows 1000000]
  *                    [--memory-packets 3000000] [--tshark-budget 40] [--no-flow-memory]
- *                    [--json bench/out/results.json]
+ *                    [--ingest-summaries 50000] [--json bench/out/results.json]
  *
  * 1. Generates bench/out/http-1m.pcap (bench/generate-http-capture.ts) unless it is
  *    there from the same generator source, seed and size, and warms the page cache.
@@ -17,6 +17,9 @@
  *    flow cost (bench/flow-memory.ts)?
  * 3. Prints an aligned table (medians, sensor ÷ peer, targets) to stdout and writes
  *    everything, every run included, to bench/out/results.json. Progress goes to stderr.
+ * 4. Then live capture (bench/live-capture.ts) and storage: summaries per second from a
+ *    sensor's spool through gRPC and the collector into PostgreSQL, next to a plain binary
+ *    COPY of the same rows (bench/ingest.ts), each with its own lines.
  */
 import { rulesText } from './generate-rules.ts';
 import { spawnSync } from 'node:child_process';
@@ -26,6 +29,8 @@ import { availableParallelism, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateHttpCapture } from './generate-http-capture.ts';
+import { liveCaptureBench, liveCaptureSummary } from './live-capture.ts';
+import { ingestBench, ingestTable } from './ingest.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(ROOT, 'bench', 'out');
@@ -51,10 +56,12 @@ interface Args {
   tshark_budget_s: number;
   flow_memory: boolean;
   json: string;
+  /** summaries shipped into PostgreSQL per run of the storage rows */
+  ingest_summaries: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { runs: 3, packets: 1_000_000, seed: 1, flows: 1_000_000, memory_packets: 3_000_000, tshark_budget_s: 40, flow_memory: true, json: join(OUT, 'results.json') };
+  const a: Args = { runs: 3, packets: 1_000_000, seed: 1, flows: 1_000_000, memory_packets: 3_000_000, tshark_budget_s: 40, flow_memory: true, json: join(OUT, 'results.json'), ingest_summaries: 50_000 };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i]!;
     const num = (): number => {
@@ -70,8 +77,9 @@ function parseArgs(argv: string[]): Args {
     else if (x === '--tshark-budget') a.tshark_budget_s = num();
     else if (x === '--no-flow-memory') a.flow_memory = false;
     else if (x === '--json') a.json = argv[++i] ?? a.json;
+    else if (x === '--ingest-summaries') a.ingest_summaries = Math.floor(num());
     else if (x === '-h' || x === '--help') {
-      console.log('usage: npm run bench -- [--runs 3] [--packets 1000000] [--seed 1] [--flows 1000000] [--memory-packets 3000000] [--tshark-budget 40] [--no-flow-memory] [--json FILE]');
+      console.log('usage: npm run bench -- [--runs 3] [--packets 1000000] [--seed 1] [--flows 1000000] [--memory-packets 3000000] [--tshark-budget 40] [--no-flow-memory] [--ingest-summaries 50000] [--json FILE]');
       process.exit(0);
     } else throw new Error(`unknown argument ${x} (try --help)`);
   }
@@ -569,6 +577,19 @@ async function main(): Promise<void> {
   };
   writeFileSync(args.json, JSON.stringify(results, null, 2) + '\n');
   log(`results written to ${args.json.startsWith(ROOT) ? args.json.slice(ROOT.length) : args.json}`);
+
+  // Live capture (bench/live-capture.ts): tcpreplay into a veth pair at increasing rates.
+  log('live capture...');
+  const live = await liveCaptureBench();
+  console.log(`- ${liveCaptureSummary(live)}`);
+  writeFileSync(args.json, JSON.stringify({ ...results, live_capture: live }, null, 2) + '\n');
+
+  // Storage (bench/ingest.ts): summaries from a sensor's spool to rows in PostgreSQL, next to a
+  // plain COPY of the same rows.
+  log(`storage: ${args.ingest_summaries.toLocaleString('en-US')} summaries, sensor -> gRPC -> collector -> PostgreSQL, and plain COPY...`);
+  const ingest = await ingestBench(args.ingest_summaries, args.runs);
+  console.log('\n' + ingestTable(ingest));
+  writeFileSync(args.json, JSON.stringify({ ...results, live_capture: live, ingest }, null, 2) + '\n');
 }
 
 await main();

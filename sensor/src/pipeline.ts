@@ -149,6 +149,22 @@ export class Pipeline implements PacketSink, ConversationOwner {
     else this.onUdp(pkt, ts_sec, ts_nsec);
   }
 
+  /**
+   * Moves the clock to a capture time without a packet: live capture's ticker, once the
+   * capture has delivered every packet stamped before `ts_sec`.`ts_nsec`, so that idle
+   * flows expire and intervals close while traffic is quiet. Earlier times are ignored.
+   */
+  advanceTo(ts_sec: number, ts_nsec: number): void {
+    const now_s = ts_sec + ts_nsec * 1e-9;
+    if (now_s <= this.clock_s) return;
+    this.clock_s = now_s;
+    this.expireIdle();
+    if (ts_sec > this.clock_whole_s) {
+      this.clock_whole_s = ts_sec;
+      this.options.on_clock?.(now_s);
+    }
+  }
+
   /** End of input: finishes every flow still tracked and returns the statistics. */
   finish(capture: CaptureFileSummary | null = null): SensorStatistics {
     for (const slot of this.table.slotsOldestFirst()) {

@@ -59,9 +59,9 @@ function int8(v: bigint, what: string): bigint {
   return v;
 }
 
-/** A JSON number for jsonb: doubles in their shortest exact form, non-finite values as null. */
+/** A JSON number for jsonb: doubles in their shortest exact form (as JSON.stringify writes them), non-finite values as null. */
 function jsonNumber(x: number): string {
-  return Number.isFinite(x) ? JSON.stringify(x) : 'null';
+  return x - x === 0 ? String(x) : 'null'; // finite; String(-0) is "0" as in JSON
 }
 
 function isoFromSeconds(s: bigint): string {

@@ -1,11 +1,15 @@
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chownSync, createWriteStream, readdirSync, readFileSync, type WriteStream } from 'node:fs';
 import { hostname } from 'node:os';
 import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readCaptureFile } from '../capture/pcap-file-source.ts';
+import { readCaptureFile, type CaptureFileSummary } from '../capture/pcap-file-source.ts';
+import { LiveCapture, LiveCaptureError, type LiveCaptureStats } from '../capture/live-source.ts';
 import type { OutputRecord, SummaryRecord } from '../output/records.ts';
 import { ChannelCredentials } from 'nice-grpc';
 import { Shipper } from '../ship/collector-client.ts';
+import { splitIntoBatches } from '../ship/batches.ts';
 import { Spool } from '../ship/spool.ts';
 import { toSummaryMessage } from '../ship/summary-message.ts';
 import { create } from '@bufbuild/protobuf';
@@ -16,14 +20,26 @@ import { SignatureSet } from '../classify/signature-set.ts';
 import { parsePortFilter } from './port-filter.ts';
 
 export const SENSOR_HELP = `Usage: wiretime sensor -r FILE [options] [filter]
+       wiretime sensor -i INTERFACE [options] [BPF filter]
 
-Reads a pcap or pcapng capture and cuts its TCP and UDP conversations into timed
-request/response transactions (HTTP/1.x, DNS, any other TCP protocol by turn-taking),
-names them with signature rules and summarises them per interval.
+Reads a pcap or pcapng capture, or captures live from a network interface, and cuts its
+TCP and UDP conversations into timed request/response transactions (HTTP/1.x, DNS, any
+other TCP protocol by turn-taking), names them with signature rules and summarises them
+per interval.
 
 Options:
   -r, --read FILE            capture file to read (pcap or pcapng); "-" or a FIFO reads a
                              stream, e.g. tcpdump -w - | wiretime sensor -r -
+  -i, --interface NAME       capture live on this interface (e.g. a mirror port; "any" for
+                             all), with the kernel's timestamps, until SIGINT or SIGTERM.
+                             Needs root (or cap_net_raw,cap_net_admin) and libpcap-dev at
+                             install time (apt-get install -y libpcap-dev, then npm ci)
+  -s, --snaplen BYTES        live: bytes kept of each packet (default 262144)
+  --kernel-buffer-mib MIB    live: kernel capture buffer (default 64)
+  -p, --no-promiscuous       live: do not put the interface into promiscuous mode
+  -u, --user USER            live: once the interface is open, run as USER (its groups;
+                             the spool directory is handed to it)
+  -g, --group GROUP          live: once the interface is open, run as GROUP
   --transactions DEST        write one JSON line per transaction and per TCP connection
                              to DEST ("-" for stdout)
   --stats DEST               where the statistics block goes: "-" (stdout, default),
@@ -54,9 +70,12 @@ Options:
                              what is not acknowledged stays in the spool for the next run
   -h, --help                 this help
 
-Filter (optional, trailing words, a subset of tcpdump's syntax):
-  tcp | udp | [tcp|udp] port N | portrange N-M, with not / and / or
-  e.g.  wiretime sensor -r web.pcap --transactions - tcp port 80 or port 8080
+Filter (optional, trailing words):
+  with -r, a subset of tcpdump's syntax:
+    tcp | udp | [tcp|udp] port N | portrange N-M, with not / and / or
+    e.g.  wiretime sensor -r web.pcap --transactions - tcp port 80 or port 8080
+  with -i, any BPF expression (pcap-filter(7), as tcpdump), applied in the kernel:
+    e.g.  wiretime sensor -i eth1 -u wiretime -g wiretime --collector central:7070 tcp and net 10.1.0.0/16
 `;
 
 /** `wiretime sensor`: returns the exit code (0 ok, 1 damaged capture, 2 usage). */
@@ -68,6 +87,12 @@ export async function sensorCommand(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         read: { type: 'string', short: 'r' },
+        interface: { type: 'string', short: 'i' },
+        snaplen: { type: 'string', short: 's' },
+        'kernel-buffer-mib': { type: 'string' },
+        'no-promiscuous': { type: 'boolean', short: 'p' },
+        user: { type: 'string', short: 'u' },
+        group: { type: 'string', short: 'g' },
         transactions: { type: 'string' },
         stats: { type: 'string' },
         'idle-timeout': { type: 'string' },
@@ -99,12 +124,32 @@ export async function sensorCommand(argv: string[]): Promise<number> {
     process.stdout.write(SENSOR_HELP);
     return 0;
   }
-  if (v.read === undefined) {
-    process.stderr.write(`wiretime sensor: -r FILE is required (live capture comes with -i in a later release)\n\n${SENSOR_HELP}`);
+  if (v.read === undefined && v.interface === undefined) {
+    process.stderr.write(`wiretime sensor: -r FILE is required, or -i INTERFACE for live capture\n\n${SENSOR_HELP}`);
     return 2;
   }
   const options: Partial<SensorOptions> = {};
+  let live: LiveSettings | null = null;
   try {
+    if (v.read !== undefined && v.interface !== undefined) throw new Error('-r FILE and -i INTERFACE exclude each other');
+    for (const name of ['snaplen', 'kernel-buffer-mib', 'no-promiscuous', 'user', 'group'] as const) {
+      if (v.interface === undefined && v[name] !== undefined) throw new Error(`--${name} applies to live capture (-i) only`);
+    }
+    if (v.interface !== undefined) {
+      if (v.interface === '') throw new Error('-i: expected an interface name');
+      const snaplen = v.snaplen === undefined ? 262_144 : positiveNumber('--snaplen', v.snaplen);
+      if (!Number.isInteger(snaplen) || snaplen < 64 || snaplen > 262_144) throw new Error(`--snaplen ${v.snaplen}: expected whole bytes, 64..262144`);
+      const buffer_mib = v['kernel-buffer-mib'] === undefined ? 64 : positiveNumber('--kernel-buffer-mib', v['kernel-buffer-mib']);
+      if (!Number.isInteger(buffer_mib) || buffer_mib > 2047) throw new Error(`--kernel-buffer-mib ${v['kernel-buffer-mib']}: expected whole MiB, 1..2047`);
+      if (v.user === '' || v.group === '') throw new Error('-u/-g: expected a user or group name');
+      if ((v.user !== undefined || v.group !== undefined) && process.getuid?.() !== 0) {
+        throw new Error('-u/-g: the sensor is not running as root, there are no privileges to drop');
+      }
+      live = {
+        interface: v.interface, bpf_filter: args.positionals.join(' '), snaplen_bytes: snaplen, buffer_bytes: buffer_mib << 20,
+        promiscuous: v['no-promiscuous'] !== true, user: v.user ?? null, group: v.group ?? null,
+      };
+    }
     if (v['idle-timeout'] !== undefined) options.idle_timeout_s = positiveNumber('--idle-timeout', v['idle-timeout']);
     if (v['max-flows'] !== undefined) options.max_flows = Math.floor(positiveNumber('--max-flows', v['max-flows']));
     if (v.analyzer !== undefined) {
@@ -115,7 +160,8 @@ export async function sensorCommand(argv: string[]): Promise<number> {
         options.port_analyzers[Number(m[1])] = m[2]!;
       }
     }
-    if (args.positionals.length > 0) options.filter = parsePortFilter(args.positionals.join(' '));
+    // Live: the filter is BPF, compiled by libpcap and run in the kernel.
+    if (args.positionals.length > 0 && live === null) options.filter = parsePortFilter(args.positionals.join(' '));
     // Rule files are checked before any output file is created.
     if (v.signatures !== undefined) {
       const max = v['max-names-per-rule'] === undefined ? undefined : Math.floor(positiveNumber('--max-names-per-rule', v['max-names-per-rule']));
@@ -145,12 +191,14 @@ export async function sensorCommand(argv: string[]): Promise<number> {
   let pipeline: Pipeline;
   // Shipping: closed intervals go to a durable spool, and from there to the collector.
   let shipping: Shipping | null = null;
+  let capture: LiveCapture | null = null;
+  const spool_dir = v.spool ?? 'wiretime-spool';
   if (v.collector !== undefined) {
     try {
       if (!/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(v.collector)) throw new Error(`--collector ${v.collector}: expected HOST:PORT`);
       const token = v['token-file'] === undefined ? null : (readFileSync(v['token-file'], 'utf8').split('\n')[0] ?? '').trim();
       const max = v['spool-max-bytes'] === undefined ? undefined : Math.floor(positiveNumber('--spool-max-bytes', v['spool-max-bytes']));
-      const spool = await Spool.open({ dir: v.spool ?? 'wiretime-spool', ...(max === undefined ? {} : { max_bytes: max }) });
+      const spool = await Spool.open({ dir: spool_dir, ...(max === undefined ? {} : { max_bytes: max }) });
       const sensor_id = v['sensor-id'] ?? hostname();
       if ((v['tls-cert'] === undefined) !== (v['tls-key'] === undefined)) throw new Error('--tls-cert and --tls-key go together');
       if (v['tls-cert'] !== undefined && v['tls-ca'] === undefined) throw new Error('--tls-cert needs --tls-ca (a client certificate is sent over TLS only)');
@@ -159,7 +207,7 @@ export async function sensorCommand(argv: string[]): Promise<number> {
           v['tls-cert'] === undefined ? null : readFileSync(v['tls-cert']));
       const shipper = new Shipper(spool, { address: v.collector, sensor_id, token, ...(credentials === undefined ? {} : { credentials }) });
       shipper.start();
-      shipping = new Shipping(spool, shipper);
+      shipping = new Shipping(spool, shipper, () => capture?.stats() ?? null);
     } catch (err) {
       process.stderr.write(`wiretime sensor: ${(err as Error).message}\n`);
       return 2;
@@ -206,23 +254,77 @@ export async function sensorCommand(argv: string[]): Promise<number> {
   }
 
   let stop = false;
-  const onSignal = (): void => { stop = true; };
+  let wake: (() => void) | null = null;
+  const onSignal = (): void => {
+    stop = true;
+    wake?.();
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  // `-r -` reads a capture from standard input (tcpdump -w - | wiretime sensor -r -).
-  const input = v.read === '-' ? '/dev/stdin' : v.read;
-  const progress = progressReporter(input);
-  let summary;
-  try {
-    summary = await readCaptureFile(input, pipeline, { on_progress: await progress, should_stop: () => stop });
-  } catch (err) {
-    process.stderr.write(`wiretime sensor: ${(err as Error).message}\n`);
-    return 1;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+  let summary: CaptureFileSummary | null = null;
+  let live_stats: LiveCaptureStats | null = null;
+  let capture_error: string | null = null;
+  if (live !== null) {
+    const settings = live;
+    // Records would otherwise wait for 64 KiB of output: a quiet link still shows its transactions.
+    const flusher = setInterval(() => { for (const w of outputs.values()) w.flush(); }, 1000);
+    try {
+      try {
+        capture = await LiveCapture.open({
+          interface: settings.interface, filter: settings.bpf_filter, snaplen_bytes: settings.snaplen_bytes,
+          buffer_bytes: settings.buffer_bytes, promiscuous: settings.promiscuous,
+        }, pipeline);
+      } catch (err) {
+        const message = (err as Error).message;
+        process.stderr.write(`wiretime sensor: -i ${settings.interface}: ${message}\n`);
+        await shipping?.finish(pipeline, 0);
+        for (const w of outputs.values()) await w.close();
+        // A filter libpcap cannot compile is a usage error; the rest are the capture's.
+        return err instanceof LiveCaptureError && err.kind === 'open_failed' && message.startsWith('filter "') ? 2 : 1;
+      }
+      if (settings.user !== null || settings.group !== null) {
+        try {
+          dropPrivileges(settings.user, settings.group, shipping === null ? [] : [spool_dir]);
+        } catch (err) {
+          process.stderr.write(`wiretime sensor: ${(err as Error).message}\n`);
+          await capture.terminate();
+          await shipping?.finish(pipeline, 0);
+          return 2;
+        }
+      }
+      process.stderr.write(`wiretime sensor: listening on ${settings.interface}, link type ${capture.linktype}, ` +
+        `snapshot length ${settings.snaplen_bytes} bytes, ${capture.nanosecond_timestamps ? 'nanosecond' : 'microsecond'} timestamps` +
+        `${settings.user !== null || settings.group !== null ? `, running as uid ${process.getuid?.()} gid ${process.getgid?.()}` : ''}\n`);
+      if (!stop) {
+        await Promise.race([new Promise<void>((resolve) => { wake = resolve; }), capture.done.catch(() => undefined)]);
+      }
+      try {
+        live_stats = await capture.stop();
+      } catch (err) {
+        capture_error = (err as Error).message;
+        live_stats = capture.stats();
+      }
+    } finally {
+      clearInterval(flusher);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  } else {
+    // `-r -` reads a capture from standard input (tcpdump -w - | wiretime sensor -r -).
+    const input = v.read === '-' ? '/dev/stdin' : v.read!;
+    const progress = progressReporter(input);
+    try {
+      summary = await readCaptureFile(input, pipeline, { on_progress: await progress, should_stop: () => stop });
+    } catch (err) {
+      process.stderr.write(`wiretime sensor: ${(err as Error).message}\n`);
+      return 1;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   }
   const stats = pipeline.finish(summary);
+  if (live_stats !== null) stats.kernel_drops = live_stats.kernel_drops;
   // The last, partial interval is flushed at end of file and on SIGINT/SIGTERM.
   aggregator?.flush();
   let shipped: object | null = null;
@@ -236,17 +338,79 @@ export async function sensorCommand(argv: string[]): Promise<number> {
     ...(signatures === null ? {} : { signatures: signatures.stats() }),
     ...(aggregator === null ? {} : { summaries: aggregator.stats() }),
     ...(shipped === null ? {} : { shipping: shipped }),
+    ...(live_stats === null ? {} : { live_capture: { ...live_stats, error: capture_error } }),
   };
   const statsLine = JSON.stringify(statistics, (_k, x: unknown) => (typeof x === 'bigint' ? Number(x) : x)) + '\n';
   if (statsDest === '-') writerFor('-').writeRaw(statsLine);
   else if (statsDest === 'stderr') process.stderr.write(statsLine);
   else writerFor(statsDest).writeRaw(statsLine);
   for (const w of outputs.values()) await w.close();
-  if (summary.error !== null) {
+  if (summary !== null && summary.error !== null) {
     process.stderr.write(`wiretime sensor: ${summary.error.message} (the packets before it were analysed)\n`);
     return 1;
   }
+  if (capture_error !== null) {
+    process.stderr.write(`wiretime sensor: -i ${live!.interface}: ${capture_error} (the packets before it were analysed)\n`);
+    return 1;
+  }
   return 0;
+}
+
+/** Live capture settings from the command line. */
+interface LiveSettings {
+  interface: string;
+  bpf_filter: string;
+  snaplen_bytes: number;
+  buffer_bytes: number;
+  promiscuous: boolean;
+  user: string | null;
+  group: string | null;
+}
+
+/**
+ * Gives up root once the capture is open (PasTmon ran as user pastmon): supplementary
+ * groups, group, then user, for every thread of the process (setuid applies process-wide
+ * on Linux); the open capture keeps working. `own` (the spool) is handed to the user first
+ * so that the sensor can still write there. Throws when a name is unknown or root remains.
+ */
+function dropPrivileges(user: string | null, group: string | null, own: string[]): void {
+  const lookup = (flag: '-u' | '-g', name: string): number => {
+    if (/^\d+$/.test(name)) return Number(name);
+    try {
+      return Number(execFileSync('id', [flag, '--', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    } catch {
+      throw new Error(`-u ${name}: no such user`);
+    }
+  };
+  const uid = user === null ? null : lookup('-u', user);
+  let gid: number | null = null;
+  if (group !== null) {
+    try {
+      process.setgid!(/^\d+$/.test(group) ? Number(group) : group);
+    } catch (err) {
+      throw new Error(`-g ${group}: ${(err as Error).message.includes('does not exist') ? 'no such group' : (err as Error).message}`);
+    }
+    gid = process.getgid!();
+  } else if (user !== null) {
+    gid = lookup('-g', user);
+  }
+  if (uid !== null) {
+    for (const dir of own) {
+      chownSync(dir, uid, gid ?? -1);
+      for (const entry of readdirSync(dir, { recursive: true })) chownSync(join(dir, String(entry)), uid, gid ?? -1);
+    }
+  }
+  if (gid !== null) {
+    // process.initgroups is in Node (initgroups(3)) but not in its type definitions.
+    const proc = process as unknown as { initgroups: (user: string, extra_group: number) => void };
+    if (user !== null && !/^\d+$/.test(user)) proc.initgroups(user, gid);
+    else process.setgroups!([gid]);
+    process.setgid!(gid);
+  }
+  if (uid !== null) process.setuid!(uid);
+  if (process.getuid!() === 0 || process.geteuid!() === 0 || (gid !== null && (process.getgid!() !== gid || process.getegid!() !== gid))) {
+    throw new Error('could not give up root');
+  }
 }
 
 /**
@@ -255,17 +419,18 @@ export async function sensorCommand(argv: string[]): Promise<number> {
  * by the Shipper; at the end, waits a bounded time for the acknowledgements.
  */
 class Shipping {
-  /** summaries per batch (the collector accepts up to 10 000) */
-  private static readonly BATCH = 1000;
   private readonly spool: Spool;
   private readonly shipper: Shipper;
   private outbox: SummaryRecord[] = [];
   private appending: Promise<void> = Promise.resolve();
+  /** the live capture's counters (kernel and interface drops); null for files */
+  private readonly capture_stats: () => LiveCaptureStats | null;
   refused_batches = 0;
 
-  constructor(spool: Spool, shipper: Shipper) {
+  constructor(spool: Spool, shipper: Shipper, capture_stats: () => LiveCaptureStats | null) {
     this.spool = spool;
     this.shipper = shipper;
+    this.capture_stats = capture_stats;
   }
 
   add(summary: SummaryRecord): void {
@@ -280,15 +445,16 @@ class Shipping {
     const s = pipeline.statistics();
     const spool = this.spool.stats();
     const last = s.last_packet === null ? 0 : Math.floor(Date.parse(s.last_packet) / 1000);
+    const live = this.capture_stats();
     const stats = create(SensorStatsSchema, {
-      packets: BigInt(s.packets), bytes: BigInt(s.bytes), kernelDrops: 0n, interfaceDrops: 0n,
+      packets: BigInt(s.packets), bytes: BigInt(s.bytes),
+      kernelDrops: BigInt(live?.kernel_drops ?? 0), interfaceDrops: BigInt(live?.interface_drops ?? 0),
       flowsActive: BigInt(s.flows.active), transactions: BigInt(s.transactions.total),
       spoolBytes: BigInt(spool.depth_bytes), captureTimeS: BigInt(last),
     });
-    for (let i = 0; i < all.length; i += Shipping.BATCH) {
-      const chunk = all.slice(i, i + Shipping.BATCH).map(toSummaryMessage);
+    for (const batch of splitIntoBatches(all.map(toSummaryMessage))) {
       this.appending = this.appending.then(async () => {
-        if ((await this.spool.append(chunk, stats)) === null) this.refused_batches++;
+        if ((await this.spool.append(batch, stats)) === null) this.refused_batches++;
       });
     }
   }

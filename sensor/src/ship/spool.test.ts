@@ -15,8 +15,8 @@ function summaries(tag: string, n = 1): Summary[] {
   }));
 }
 
-async function collect(it: AsyncIterable<IngestRequest> | IngestRequest[]): Promise<IngestRequest[]> {
-  const out: IngestRequest[] = [];
+async function collect<T = IngestRequest>(it: AsyncIterable<T> | T[]): Promise<T[]> {
+  const out: T[] = [];
   for await (const r of it) out.push(r);
   return out;
 }
@@ -47,6 +47,20 @@ describe('Spool', () => {
     assert.ok(again.stats().depth_bytes > 0);
     await again.close();
     await assert.rejects(again.append([]), /closed/);
+  });
+
+  it('reads pending batches from where they start, without rereading the ones before', async () => {
+    const spool = await Spool.open({ dir });
+    for (const tag of ['a', 'b', 'c', 'd', 'e']) await spool.append(summaries(tag));
+    // damage the first record on disk behind the spool's back: only a reader that rereads it notices
+    const [file] = segmentFiles(dir);
+    const bytes = readFileSync(join(dir, file!));
+    bytes[12] = bytes[12]! ^ 0xff;
+    writeFileSync(join(dir, file!), bytes);
+    assert.deepEqual((await collect(spool.pendingRecords(2n))).map((r) => r.sequence), [3n, 4n, 5n]);
+    assert.deepEqual((await collect(spool.pending(4n))).map((r) => r.summaries[0]!.signature), ['e_0']);
+    await assert.rejects(collect(spool.pending(0n)), /damaged record/);
+    await spool.close();
   });
 
   it('keeps one random stream id for its lifetime; a spool created again gets another', async () => {

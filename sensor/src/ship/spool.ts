@@ -72,6 +72,8 @@ interface Segment {
   last: bigint;
   records: number;
   bytes: number;
+  /** file offset of record i (sequence first + i), so that reading resumes without rereading */
+  offsets: number[];
 }
 
 export class Spool {
@@ -157,7 +159,7 @@ export class Spool {
           await fh.close();
         }
       }
-      segments.push({ path, first: scan.first, last: scan.last, records: scan.records, bytes: scan.valid_bytes });
+      segments.push({ path, first: scan.first, last: scan.last, records: scan.records, bytes: scan.valid_bytes, offsets: scan.offsets });
       previous = scan.last;
     }
     if (changed) await syncDir(o.dir);
@@ -192,7 +194,7 @@ export class Spool {
         segment = undefined;
       }
       if (segment === undefined) {
-        segment = { path: join(this.options.dir, `seg-${sequence.toString().padStart(20, '0')}.wts`), first: sequence, last: sequence - 1n, records: 0, bytes: 0 };
+        segment = { path: join(this.options.dir, `seg-${sequence.toString().padStart(20, '0')}.wts`), first: sequence, last: sequence - 1n, records: 0, bytes: 0, offsets: [] };
         this.active = await open(segment.path, 'a');
         await syncDir(this.options.dir);
         this.segments.push(segment);
@@ -208,6 +210,7 @@ export class Spool {
         throw err;
       }
       segment.last = sequence;
+      segment.offsets.push(segment.bytes);
       segment.records++;
       segment.bytes += record.length;
       this.last = sequence;
@@ -242,7 +245,10 @@ export class Spool {
         throw err;
       }
       try {
-        for await (const r of readRecords(fh, s.bytes)) {
+        // start at the first record past `after` (its sequences are consecutive within the segment)
+        const skip = after >= s.first ? Number(after - s.first + 1n) : 0;
+        const start = skip < s.offsets.length ? s.offsets[skip]! : s.bytes;
+        for await (const r of readRecords(fh, s.bytes, start)) {
           if (r === null) throw new Error(`Spool: damaged record in ${s.path}`);
           if (r.sequence <= after) continue;
           if (r.sequence > limit) return;
@@ -337,6 +343,7 @@ interface ScanResult {
   last: bigint;
   records: number;
   valid_bytes: number;
+  offsets: number[];
   /** bytes after the last good record */
   damaged: boolean;
 }
@@ -345,12 +352,13 @@ async function scanSegment(path: string, previous: bigint): Promise<ScanResult> 
   const fh = await open(path, 'r');
   try {
     const size = (await fh.stat()).size;
-    const out: ScanResult = { first: 0n, last: 0n, records: 0, valid_bytes: 0, damaged: false };
+    const out: ScanResult = { first: 0n, last: 0n, records: 0, valid_bytes: 0, offsets: [], damaged: false };
     let prev = previous;
     for await (const r of readRecords(fh, size)) {
       if (r === null || r.sequence <= prev) break;
       if (out.records === 0) out.first = r.sequence;
       out.last = prev = r.sequence;
+      out.offsets.push(out.valid_bytes);
       out.records++;
       out.valid_bytes = r.end;
     }
@@ -368,10 +376,10 @@ interface RawRecord {
   end: number;
 }
 
-/** The records of a segment up to `size` bytes; null (then stop) at a damaged one. */
-async function* readRecords(fh: FileHandle, size: number): AsyncGenerator<RawRecord | null> {
+/** The records of a segment from byte `start` up to `size` bytes; null (then stop) at a damaged one. */
+async function* readRecords(fh: FileHandle, size: number, start = 0): AsyncGenerator<RawRecord | null> {
   const header = Buffer.alloc(HEADER);
-  let pos = 0;
+  let pos = start;
   while (pos < size) {
     if (size - pos < HEADER || (await readExactly(fh, header, pos)) < HEADER) {
       yield null;
