@@ -34,7 +34,7 @@ Usage: wiretime <command> [options]
 
 Commands:
   demo       sensor, collector and reporter on the embedded database, fed a shipped capture (wiretime demo --help)
-  sensor     read a capture file, cut it into timed transactions (wiretime sensor --help)
+  sensor     read a capture file or an interface, cut it into timed transactions (wiretime sensor --help)
   collector  receive sensors' summaries over gRPC, store them in PostgreSQL (wiretime collector --help)
   rollup     merge stored summaries into hourly and daily rows, apply retention (wiretime rollup --help)
   reporter   answer queries about the stored summaries over gRPC (wiretime reporter --help)
