@@ -1,3 +1,4 @@
+import { ServerCredentials } from '@grpc/grpc-js';
 import { createServer, ServerError, Status, type CallContext, type ServerMiddlewareCall } from 'nice-grpc';
 import { HealthDefinition, HealthServiceImpl, HealthState } from 'nice-grpc-server-health';
 import { ServerReflection, ServerReflectionService } from 'nice-grpc-server-reflection';
@@ -22,6 +23,8 @@ export interface ReporterOptions {
   max_message_bytes: number;
   /** bounds on windows, points and rows */
   limits?: Partial<QueryLimits>;
+  /** TLS (PEM certificate chain and key); null listens in plaintext (a closed network only) */
+  tls?: { cert_chain: Buffer; private_key: Buffer } | null;
 }
 
 export const DEFAULT_REPORTER_LISTEN = '127.0.0.1:7071';
@@ -96,7 +99,8 @@ export async function startReporter(options: Partial<ReporterOptions> & { store:
   server.add(ServerReflectionService, ServerReflection(protoset, [ReportService.typeName]));
   const health = HealthState();
   server.add(HealthDefinition, HealthServiceImpl(health));
-  const port = await server.listen(o.listen);
+  const credentials = o.tls ? ServerCredentials.createSsl(null, [{ cert_chain: o.tls.cert_chain, private_key: o.tls.private_key }], false) : ServerCredentials.createInsecure();
+  const port = await server.listen(o.listen, credentials);
   health.setStatus('healthy');
   health.setStatus('healthy', ReportService.typeName);
   log('listening', { address: o.listen, port });

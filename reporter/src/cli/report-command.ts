@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { toJsonString, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
-import { ClientError, createChannel, createClient, Metadata, Status } from 'nice-grpc';
+import { ChannelCredentials, ClientError, createChannel, createClient, Metadata, Status } from 'nice-grpc';
 import {
   CompareResponseSchema, GetSeriesResponseSchema, GetTopResponseSchema, GroupBy, ListProtocolsResponseSchema,
   ListSensorsResponseSchema, ListServersResponseSchema, ListSignaturesResponseSchema, ReportService,
@@ -31,6 +31,8 @@ What:
 Connection:
   --reporter HOST:PORT   reporter address (default ${DEFAULT_REPORTER_LISTEN})
   --token-file FILE      file holding the bearer token (first line)
+  --tls-ca FILE          connect with TLS, trusting the reporter's certificate if this PEM CA
+                         signed it (the host name in --reporter must match the certificate)
   --timeout-ms N         give up (and cancel the call) after N ms (default 30000)
   --json                 print the answer as JSON
 
@@ -91,6 +93,7 @@ function parseCount(text: string | undefined, what: string): number {
 const OPTIONS = {
   reporter: { type: 'string' },
   'token-file': { type: 'string' },
+  'tls-ca': { type: 'string' },
   'timeout-ms': { type: 'string' },
   json: { type: 'boolean' },
   protocol: { type: 'string' },
@@ -221,7 +224,14 @@ export async function reportCommand(argv: string[], out: (text: string) => void 
     // nice-grpc has no deadline without a middleware: the call is cancelled when the time is up
     return { signal: AbortSignal.timeout(timeout_ms), ...(token !== null ? { metadata: Metadata({ authorization: `Bearer ${token}` }) } : {}) };
   }
-  const channel = createChannel(v.reporter ?? DEFAULT_REPORTER_LISTEN);
+  let credentials: ChannelCredentials;
+  try {
+    credentials = v['tls-ca'] === undefined ? ChannelCredentials.createInsecure() : ChannelCredentials.createSsl(readFileSync(v['tls-ca']));
+  } catch (err) {
+    process.stderr.write(`wiretime report: --tls-ca: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const channel = createChannel(v.reporter ?? DEFAULT_REPORTER_LISTEN, credentials);
   try {
     out(await call(createClient(niceService(ReportService), channel)));
     return 0;

@@ -87,3 +87,23 @@ test('wiretime reporter refuses a database without the schema, and bad options',
   assert.equal(both.code, 2);
   assert.match(both.stderr, /give either --database URL or --data-dir DIR/);
 });
+
+test('over TLS: wiretime report --tls-ca talks to wiretime reporter --tls-cert; a plaintext client does not', async () => {
+  const pki = join(tmp, 'pki');
+  await execFileP(join(REPO, 'deploy/certs/make-certs.sh'), [pki, 'localhost', 'unused']);
+  const url = await pgEngine.freshUrl!();
+  const store = await SummaryStore.open(url, null);
+  await store.storeBatch(makeBatch('farm-a', 1n, 5));
+  await store.close();
+  const r = await startProcess(['--database', url, '--tls-cert', join(pki, 'collector.crt'), '--tls-key', join(pki, 'collector.key')]);
+  try {
+    const port = r.address.split(':').at(-1)!;
+    const out = await execFileP(process.execPath, [BIN, 'report', 'sensors', '--reporter', `localhost:${port}`, '--tls-ca', join(pki, 'ca.crt')], { cwd: REPO });
+    assert.match(out.stdout.split('\n')[2]!, /^farm-a /);
+    const plain = await execFileP(process.execPath, [BIN, 'report', 'sensors', '--reporter', `localhost:${port}`, '--timeout-ms', '3000'], { cwd: REPO }).catch((e) => e);
+    assert.equal(plain.code, 1);
+    assert.match(plain.stderr, /UNAVAILABLE|CANCELLED|DEADLINE/);
+  } finally {
+    assert.equal(await r.stop(), 0);
+  }
+});

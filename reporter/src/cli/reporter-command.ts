@@ -18,6 +18,8 @@ Options:
                             (not while that collector runs: the embedded database has one user)
   --tokens FILE             "NAME TOKEN" per line: each client must present a token (metadata
                             "authorization: Bearer TOKEN"). Without it every caller is answered.
+  --tls-cert FILE           PEM certificate chain: listen with TLS (clients use 'wiretime report --tls-ca')
+  --tls-key FILE            PEM private key of --tls-cert
   --role ROLE               role taken for every query, e.g. wiretime_reader (created by the schema;
                             the login must be a member of it). Default: the login's own role.
   --statement-timeout-ms N  longest a statement may run (default 10000); longer → DEADLINE_EXCEEDED
@@ -38,6 +40,8 @@ export async function reporterCommand(argv: string[]): Promise<number> {
         database: { type: 'string' },
         'data-dir': { type: 'string' },
         tokens: { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         role: { type: 'string' },
         'statement-timeout-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -64,8 +68,11 @@ export async function reporterCommand(argv: string[]): Promise<number> {
   }
   if (v.role !== undefined && !/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(v.role)) return fail(`--role: ${JSON.stringify(v.role)} is not a role name`);
   let tokens: Map<string, string> | null = null;
+  let tls: { cert_chain: Buffer; private_key: Buffer } | null = null;
   try {
     if (v.tokens !== undefined) tokens = parseTokens(readFileSync(v.tokens, 'utf8'), v.tokens);
+    if ((v['tls-cert'] === undefined) !== (v['tls-key'] === undefined)) throw new Error('--tls-cert and --tls-key go together');
+    if (v['tls-cert'] !== undefined) tls = { cert_chain: readFileSync(v['tls-cert']), private_key: readFileSync(v['tls-key']!) };
   } catch (err) {
     return fail((err as Error).message);
   }
@@ -82,7 +89,7 @@ export async function reporterCommand(argv: string[]): Promise<number> {
   const listen = v.listen ?? DEFAULT_REPORTER_LISTEN;
   let running;
   try {
-    running = await startReporter({ store, listen, tokens }, log);
+    running = await startReporter({ store, listen, tokens, tls }, log);
   } catch (err) {
     await store.close();
     return fail((err as Error).message, 1);
