@@ -1,5 +1,6 @@
 /**
- * The reporter's query latency on a month of data (not part of `npm run bench`):
+ * The reporter's query latency on a month of data; `npm run bench` runs it last (bench/run.ts,
+ * `--no-reporter-queries` skips it), or on its own:
  *
  *   node --import tsx bench/reporter-queries.ts [--days 30] [--signatures 1000] [--runs 20]
  *        [--admin-url postgres://postgres@127.0.0.1:5432/postgres] [--keep] [--database NAME]
@@ -9,18 +10,24 @@
  *    previous `--keep` run loaded with the same --days and --signatures (skips 1 and 2).
  * 2. Loads --days days of 5-minute level-1 rows for --signatures signatures on 100 servers
  *    (30 × 288 × 1000 = 8.64 million rows, and as many ttfr_ns sketches) with INSERT … SELECT
- *    over generate_series, one day per statement. The sketches are real ones made by the
- *    sensor's sketch code from seeded log-normal durations (64 distinct ones, reused); hourly and
- *    daily level-2 rows are filled from level 1 with SQL (counts, sums, min, max) and carry
- *    sketches merged from 12 and 288 of those, so their sizes are realistic. rollup_state says
- *    both levels are rolled up to the end of the data and nothing is deleted (the state a month
- *    after PasTmon's --age=32 roll-up would start): level 1 still answers fine-grained windows.
+ *    over generate_series, one day per statement. Each signature has its own latency: a level
+ *    drawn log-uniform over three decades (0.3 ms … 300 ms) in 64 steps of 11.6 %, moved by
+ *    −2…+2 steps (−20 %…+25 %) from day to day. The sketches are real ones made by the sensor's
+ *    sketch code from seeded log-normal durations around the level (σ = 0.5, and 0.5 % of the
+ *    calls 20× slower: retries and timeouts), a pool of 4 per level. Hourly and daily rows are
+ *    exactly what the roll-up makes of those level-1 rows: counts, sums, min, max, the merged
+ *    sketches (12 and 288 of them) and their p50/p90/p95/p99 (as collector/src/rollup.ts
+ *    computes them). rollup_state says both levels are rolled up to the end of the data and
+ *    nothing is deleted (the state a month after PasTmon's --age=32 roll-up would start): level 1
+ *    still answers fine-grained windows.
  * 3. Starts the reporter on port 0 and times, over gRPC, --runs calls each (after 3 warm-ups):
  *    a 30-day series of one signature's p95 (auto resolution), the top 10 signatures by p95
  *    over 30 days, a compare of the first and second half of the month by p95, and for
- *    reference a 1-day series from level 1. Prints p50/p95 per query (target: p95 < 100 ms).
+ *    reference a 1-day series from level 1 and a top 10 by avg. Prints p50/p95 per query
+ *    (target: p95 < 100 ms).
  */
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createChannel, createClient } from 'nice-grpc';
@@ -28,30 +35,56 @@ import { GroupBy, ReportService, Statistic } from '../proto/src/gen/wiretime/v1/
 import { niceService } from '../proto/src/nice-grpc.ts';
 import { migrate } from '../collector/src/store/migrate.ts';
 import { PgSql } from '../collector/src/store/pg-sql.ts';
-import { encodeSketchBytes, mergeSketches, newSketch, type Sketch } from '../sensor/src/aggregate/sketch.ts';
+import { encodeSketchBytes, newSketch, quantiles, type Sketch } from '../sensor/src/aggregate/sketch.ts';
 import { startReporter } from '../reporter/src/server.ts';
 import { ReportStore } from '../reporter/src/store/report-store.ts';
 import { Rng } from './prng.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    days: { type: 'string', default: '30' },
-    signatures: { type: 'string', default: '1000' },
-    runs: { type: 'string', default: '20' },
-    'admin-url': { type: 'string', default: process.env.WIRETIME_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
-    keep: { type: 'boolean', default: false },
-    database: { type: 'string' },
-  },
-});
-const DAYS = Number(args.days);
-const SIGNATURES = Number(args.signatures);
-const RUNS = Number(args.runs);
+/** How `reporterQueriesBench` runs; every field has the CLI's default. */
+export interface ReporterQueriesOptions {
+  days?: number;
+  signatures?: number;
+  /** timed calls per query (after 3 warm-ups) */
+  runs?: number;
+  /** a PostgreSQL URL allowed to CREATE and DROP DATABASE */
+  admin_url?: string;
+  /** keep the database (its name goes to stderr) */
+  keep?: boolean;
+  /** reuse a database a previous `keep` run loaded with the same days and signatures */
+  database?: string;
+}
+
+/** One query's latencies, ms. */
+export interface ReporterQueryResult {
+  query: string;
+  p50_ms: number;
+  p95_ms: number;
+  target_p95_ms: number;
+  runs_ms: number[];
+}
+
+export interface ReporterQueriesResult {
+  days: number;
+  signatures: number;
+  level1_rows: number;
+  /** pg_database_size after loading; null when a kept database was reused */
+  database_bytes: number | null;
+  load_s: number | null;
+  queries: ReporterQueryResult[];
+}
+
 const SERVERS = 100;
-const KINDS = 64;
+/** latency levels of the signatures: 0.3 ms × STEP^i, i < LEVELS, STEP^(LEVELS−1) = 1000 */
+const LEVELS = 64;
+const STEP = 1000 ** (1 / (LEVELS - 1));
+/** day-to-day moves of a signature's level, in steps (each way) */
+const DRIFT = 2;
+/** 5-minute sketches per level; interval t of hour h uses kind (h + t) % VARIANTS */
+const VARIANTS = 4;
 const DAY_S = 86_400;
 /** the data ends at this midnight (2026-02-01T00:00:00Z) */
 const END_S = 1_769_904_000;
-const START_S = END_S - DAYS * DAY_S;
+const TARGET_P95_MS = 100;
 
 function progress(text: string): void {
   process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${text}\n`);
@@ -67,93 +100,117 @@ async function admin(url: string, text: string): Promise<void> {
   }
 }
 
-/** 64 kinds of 5-minute sketches (20–60 log-normal durations around 1–9 ms), their stats, and merged hourly/daily ones. */
-function makeSketches(): { l1: { sketch: Uint8Array; metrics: string; count: number }[]; hourly: Uint8Array[]; daily: Uint8Array[] } {
-  const rng = new Rng(7);
-  const base: Sketch[] = [];
-  const l1 = [];
-  for (let k = 0; k < KINDS; k++) {
-    const s = newSketch();
-    const n = 20 + Math.floor(rng.next() * 40);
-    const scale = 1e6 * (1 + (k % 16) / 2);
-    let sum = 0, min = Infinity, max = 0;
-    for (let i = 0; i < n; i++) {
-      const v = Math.round(scale * Math.exp(rng.next() * 2.5));
-      s.accept(v);
-      sum += v;
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
-    base.push(s);
-    l1.push({ sketch: encodeSketchBytes(s), count: n, metrics: JSON.stringify({ ttfr_ns: { count: n, sum, min, max, negative_clamped: 0 } }) });
+/** A metric being merged: exact count/sum/min/max beside the sketch, as the roll-up keeps them. */
+interface Merged { count: number; sum: number; min: number; max: number; sketch: Sketch }
+
+function mergeAll(parts: readonly Merged[]): Merged {
+  const out: Merged = { count: 0, sum: 0, min: Infinity, max: -Infinity, sketch: newSketch() };
+  for (const p of parts) {
+    out.count += p.count;
+    out.sum += p.sum;
+    out.min = Math.min(out.min, p.min);
+    out.max = Math.max(out.max, p.max);
+    out.sketch.merge(p.sketch);
   }
-  const hourlySk: Sketch[] = [];
-  for (let k = 0; k < KINDS; k++) {
-    let m = newSketch();
-    for (let i = 0; i < 12; i++) m = mergeSketches(m, base[(k + i) % KINDS]!);
-    hourlySk.push(m);
-  }
-  const daily: Uint8Array[] = [];
-  for (let k = 0; k < KINDS; k++) {
-    let m = newSketch();
-    for (let i = 0; i < 24; i++) m = mergeSketches(m, hourlySk[(k + i) % KINDS]!);
-    daily.push(encodeSketchBytes(m));
-  }
-  return { l1, hourly: hourlySk.map(encodeSketchBytes), daily };
+  return out;
 }
 
-async function load(sql: PgSql): Promise<void> {
+/** The metrics jsonb of a row: level-2 rows carry the percentiles of their sketch (collector/src/rollup.ts). */
+function metricsJson(m: Merged, level2: boolean): string {
+  const base = { count: m.count, sum: m.sum, min: m.min, max: m.max, negative_clamped: 0 };
+  return JSON.stringify({ ttfr_ns: level2 ? { ...base, ...quantiles(m.sketch, { min: m.min, max: m.max }) } : base });
+}
+
+/** Kind (level, variant): a 5-minute sketch, and the hourly and daily rows its level rolls up to. */
+interface Kind { level: number; variant: number; l1: Merged; hourly: Merged; daily: Merged }
+
+function makeKinds(): Kind[] {
+  const rng = new Rng(7);
+  const kinds: Kind[] = [];
+  for (let level = 0; level < LEVELS + 2 * DRIFT; level++) {
+    const typical_ns = 0.3e6 * STEP ** (level - DRIFT);
+    const l1: Merged[] = [];
+    for (let v = 0; v < VARIANTS; v++) {
+      const m: Merged = { count: 20 + rng.int(0, 40), sum: 0, min: Infinity, max: -Infinity, sketch: newSketch() };
+      for (let i = 0; i < m.count; i++) {
+        const x = Math.round(typical_ns * Math.exp(0.5 * rng.normal()) * (rng.chance(0.005) ? 20 : 1));
+        m.sketch.accept(x);
+        m.sum += x;
+        m.min = Math.min(m.min, x);
+        m.max = Math.max(m.max, x);
+      }
+      l1.push(m);
+    }
+    // the hour starting with variant w holds the 12 intervals (w + t) % VARIANTS, t < 12
+    const hourly = l1.map((_, w) => mergeAll(Array.from({ length: 12 }, (_, t) => l1[(w + t) % VARIANTS]!)));
+    const daily = mergeAll(Array.from({ length: 24 }, (_, h) => hourly[h % VARIANTS]!));
+    for (let v = 0; v < VARIANTS; v++) kinds.push({ level, variant: v, l1: l1[v]!, hourly: hourly[v]!, daily });
+  }
+  return kinds;
+}
+
+async function load(sql: PgSql, days: number, signatures: number): Promise<void> {
+  const start_s = END_S - days * DAY_S;
   await migrate(sql);
-  const kinds = makeSketches();
-  progress(`sketch bytes: 5-min ${kinds.l1[0]!.sketch.length}–${Math.max(...kinds.l1.map((k) => k.sketch.length))}, hourly ~${kinds.hourly[0]!.length}, daily ~${kinds.daily[0]!.length}`);
-  await sql.exec(`CREATE TABLE bench_kinds (k int PRIMARY KEY, count int8, metrics jsonb, sketch bytea, hourly bytea, daily bytea)`);
-  for (let k = 0; k < KINDS; k++) {
-    await sql.query('INSERT INTO bench_kinds VALUES ($1, $2, $3::jsonb, $4, $5, $6)', [k, kinds.l1[k]!.count, kinds.l1[k]!.metrics, kinds.l1[k]!.sketch, kinds.hourly[k]!, kinds.daily[k]!]);
+  const kinds = makeKinds();
+  const size = (f: (k: Kind) => Merged) => kinds.map((k) => encodeSketchBytes(f(k).sketch).length).sort((a, b) => a - b)[kinds.length >> 1];
+  progress(`${kinds.length} kinds of sketches, median bytes: 5-min ${size((k) => k.l1)}, hourly ${size((k) => k.hourly)}, daily ${size((k) => k.daily)}`);
+  await sql.exec(`CREATE TABLE bench_kinds (level int, v int, count int8, metrics jsonb, sketch bytea, h_count int8, h_metrics jsonb, h_sketch bytea,
+    d_count int8, d_metrics jsonb, d_sketch bytea, PRIMARY KEY (level, v))`);
+  for (const k of kinds) {
+    await sql.query('INSERT INTO bench_kinds VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7::jsonb, $8, $9, $10::jsonb, $11)', [
+      k.level, k.variant,
+      k.l1.count, metricsJson(k.l1, false), encodeSketchBytes(k.l1.sketch),
+      k.hourly.count, metricsJson(k.hourly, true), encodeSketchBytes(k.hourly.sketch),
+      k.daily.count, metricsJson(k.daily, true), encodeSketchBytes(k.daily.sketch),
+    ]);
+  }
+  // each signature's level per day
+  const rng = new Rng(11);
+  const base = Array.from({ length: signatures }, () => DRIFT + rng.int(0, LEVELS - 1));
+  await sql.exec('CREATE TABLE bench_levels (sig int, day int, level int, PRIMARY KEY (day, sig))');
+  for (let d = 0; d < days; d++) {
+    const levels = base.map((b) => b + rng.int(-DRIFT, DRIFT));
+    await sql.query('INSERT INTO bench_levels SELECT g, $1, l FROM unnest($2::int[]) WITH ORDINALITY AS x (l, g)', [d, levels]);
   }
   await sql.query(`INSERT INTO sensors (sensor_id) VALUES ('bench')`);
   await sql.query(`INSERT INTO servers (server_id, address, port, transport) SELECT i, ('10.9.' || (i / 256) || '.' || (i % 256))::inet, 80, 'tcp' FROM generate_series(1, $1::int) i`, [SERVERS]);
-  await sql.query(`INSERT INTO signatures (signature_id, protocol, name) SELECT i, 'http', 'SIG_' || lpad(i::text, 4, '0') FROM generate_series(1, $1::int) i`, [SIGNATURES]);
-  for (let d = 0; d < DAYS; d++) {
-    const day = new Date((START_S + d * DAY_S) * 1000).toISOString();
+  await sql.query(`INSERT INTO signatures (signature_id, protocol, name) SELECT i, 'http', 'SIG_' || lpad(i::text, 4, '0') FROM generate_series(1, $1::int) i`, [signatures]);
+  for (let d = 0; d < days; d++) {
+    const day = new Date((start_s + d * DAY_S) * 1000).toISOString();
     await sql.query('SELECT wiretime_ensure_day_partition($1::timestamptz)', [day]);
     const t0 = Date.now();
-    // kind of a row: a per-signature base (its typical latency) plus a little variation over time
-    const rows = `FROM generate_series(1, ${SIGNATURES}) g CROSS JOIN generate_series(0, 287) t JOIN bench_kinds b ON b.k = (g + t % 3) % ${KINDS}`;
+    const server = `1 + (g - 1) % ${SERVERS}`;
+    const l1 = `FROM generate_series(1, $2::int) g CROSS JOIN generate_series(0, 287) t JOIN bench_levels s ON s.day = $3 AND s.sig = g
+      JOIN bench_kinds b ON b.level = s.level AND b.v = (t / 12 + t % 12) % ${VARIANTS}`;
+    const p = [day, signatures, d];
     await sql.query(
       `INSERT INTO summaries_l1 (server_id, signature_id, interval_start, sensor_id, interval_s, count, partial, outcomes, metrics)
-       SELECT 1 + (g - 1) % ${SERVERS}, g, $1::timestamptz + t * interval '300 s', 'bench', 300, b.count, false, jsonb_build_object('ok', b.count), b.metrics ${rows}`, [day]);
+       SELECT ${server}, g, $1::timestamptz + t * interval '300 s', 'bench', 300, b.count, false, jsonb_build_object('ok', b.count), b.metrics ${l1}`, p);
     await sql.query(
       `INSERT INTO summary_sketches (server_id, signature_id, interval_start, sensor_id, interval_s, metric, sketch)
-       SELECT 1 + (g - 1) % ${SERVERS}, g, $1::timestamptz + t * interval '300 s', 'bench', 300, 'ttfr_ns', b.sketch ${rows}`, [day]);
-    const m = (f: string, agg: string) => `'${f}', ${agg}((f.metrics -> 'ttfr_ns' ->> '${f}')::${f === 'count' ? 'int8' : 'float8'})`;
+       SELECT ${server}, g, $1::timestamptz + t * interval '300 s', 'bench', 300, 'ttfr_ns', b.sketch ${l1}`, p);
+    const hourly = `FROM generate_series(1, $2::int) g CROSS JOIN generate_series(0, 23) h JOIN bench_levels s ON s.day = $3 AND s.sig = g
+      JOIN bench_kinds b ON b.level = s.level AND b.v = h % ${VARIANTS}`;
     await sql.query(
       `INSERT INTO summaries_l2 (server_id, signature_id, interval_s, interval_start, count, outcomes, metrics, source_rows)
-       SELECT f.server_id, f.signature_id, 3600, date_trunc('hour', f.interval_start), sum(f.count), jsonb_build_object('ok', sum(f.count)),
-              jsonb_build_object('ttfr_ns', jsonb_build_object(${m('count', 'sum')}, ${m('sum', 'sum')}, ${m('min', 'min')}, ${m('max', 'max')}, 'negative_clamped', 0)), count(*)
-       FROM summaries_l1 f WHERE f.interval_start >= $1::timestamptz AND f.interval_start < $1::timestamptz + interval '1 day'
-       GROUP BY 1, 2, 4`, [day]);
+       SELECT ${server}, g, 3600, $1::timestamptz + h * interval '1 hour', b.h_count, jsonb_build_object('ok', b.h_count), b.h_metrics, 12 ${hourly}`, p);
     await sql.query(
       `INSERT INTO summary_sketches_l2 (server_id, signature_id, interval_s, interval_start, metric, sketch)
-       SELECT l.server_id, l.signature_id, 3600, l.interval_start, 'ttfr_ns', b.hourly
-       FROM summaries_l2 l JOIN bench_kinds b ON b.k = (l.signature_id + extract(hour FROM l.interval_start AT TIME ZONE 'UTC')::int) % ${KINDS}
-       WHERE l.interval_s = 3600 AND l.interval_start >= $1::timestamptz AND l.interval_start < $1::timestamptz + interval '1 day'`, [day]);
-    const mm = (f: string, agg: string) => `'${f}', ${agg}((h.metrics -> 'ttfr_ns' ->> '${f}')::${f === 'count' ? 'int8' : 'float8'})`;
+       SELECT ${server}, g, 3600, $1::timestamptz + h * interval '1 hour', 'ttfr_ns', b.h_sketch ${hourly}`, p);
+    const daily = `FROM generate_series(1, $2::int) g JOIN bench_levels s ON s.day = $3 AND s.sig = g JOIN bench_kinds b ON b.level = s.level AND b.v = 0`;
     await sql.query(
       `INSERT INTO summaries_l2 (server_id, signature_id, interval_s, interval_start, count, outcomes, metrics, source_rows)
-       SELECT h.server_id, h.signature_id, 86400, $1::timestamptz, sum(h.count), jsonb_build_object('ok', sum(h.count)),
-              jsonb_build_object('ttfr_ns', jsonb_build_object(${mm('count', 'sum')}, ${mm('sum', 'sum')}, ${mm('min', 'min')}, ${mm('max', 'max')}, 'negative_clamped', 0)), count(*)
-       FROM summaries_l2 h WHERE h.interval_s = 3600 AND h.interval_start >= $1::timestamptz AND h.interval_start < $1::timestamptz + interval '1 day'
-       GROUP BY 1, 2`, [day]);
+       SELECT ${server}, g, 86400, $1::timestamptz, b.d_count, jsonb_build_object('ok', b.d_count), b.d_metrics, 24 ${daily}`, p);
     await sql.query(
       `INSERT INTO summary_sketches_l2 (server_id, signature_id, interval_s, interval_start, metric, sketch)
-       SELECT l.server_id, l.signature_id, 86400, l.interval_start, 'ttfr_ns', b.daily
-       FROM summaries_l2 l JOIN bench_kinds b ON b.k = l.signature_id % ${KINDS}
-       WHERE l.interval_s = 86400 AND l.interval_start = $1::timestamptz`, [day]);
-    progress(`day ${d + 1}/${DAYS} loaded (${SIGNATURES * 288} level-1 rows) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+       SELECT ${server}, g, 86400, $1::timestamptz, 'ttfr_ns', b.d_sketch ${daily}`, p);
+    progress(`day ${d + 1}/${days} loaded (${signatures * 288} level-1 rows) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
   const end = new Date(END_S * 1000).toISOString();
   await sql.query('UPDATE rollup_state SET rolled_until = $1::timestamptz, source_deleted_until = NULL', [end]);
   await sql.exec('DROP TABLE bench_kinds');
+  await sql.exec('DROP TABLE bench_levels');
   progress('VACUUM ANALYZE');
   await sql.exec('VACUUM ANALYZE');
 }
@@ -162,66 +219,105 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function main(): Promise<void> {
-  const reuse = args.database !== undefined;
-  if (reuse && !/^[a-z0-9_]+$/.test(args.database!)) throw new Error(`--database: ${args.database} is not a database name`);
-  const name = args.database ?? `wiretime_bench_${randomBytes(5).toString('hex')}`;
-  const u = new URL(args['admin-url']!);
+/**
+ * Loads (or reuses) a month of data into a new PostgreSQL database, times the reporter's queries
+ * over gRPC and drops the database (unless `keep`). Progress goes to stderr; returns the aligned
+ * table and the figures.
+ */
+export async function reporterQueriesBench(options: ReporterQueriesOptions = {}): Promise<{ table: string; results: ReporterQueriesResult }> {
+  const days = options.days ?? 30;
+  const signatures = options.signatures ?? 1000;
+  const runs = options.runs ?? 20;
+  const admin_url = options.admin_url ?? process.env.WIRETIME_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  for (const [name, v] of [['days', days], ['signatures', signatures], ['runs', runs]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`reporter queries: ${name} must be a whole number ≥ 1, got ${v}`);
+  }
+  if (days < 2) throw new RangeError('reporter queries: days must be at least 2 (the compare query halves the window)');
+  const start_s = END_S - days * DAY_S;
+  const reuse = options.database !== undefined;
+  if (reuse && !/^[a-z0-9_]+$/.test(options.database!)) throw new Error(`--database: ${options.database} is not a database name`);
+  const name = options.database ?? `wiretime_bench_${randomBytes(5).toString('hex')}`;
+  const u = new URL(admin_url);
   u.pathname = `/${name}`;
   const url = u.toString();
+  const out: ReporterQueriesResult = { days, signatures, level1_rows: days * 288 * signatures, database_bytes: null, load_s: null, queries: [] };
   if (!reuse) {
-    await admin(args['admin-url']!, `CREATE DATABASE ${name}`);
-    progress(`database ${name}: ${DAYS} days × 288 intervals × ${SIGNATURES} signatures = ${(DAYS * 288 * SIGNATURES).toLocaleString('en')} level-1 rows`);
+    await admin(admin_url, `CREATE DATABASE ${name}`);
+    progress(`database ${name}: ${days} days × 288 intervals × ${signatures} signatures = ${out.level1_rows.toLocaleString('en')} level-1 rows`);
     const writer = new PgSql(url);
     try {
       const t0 = Date.now();
-      await load(writer);
-      progress(`loaded in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-      const size = await writer.query<{ s: string }>('SELECT pg_size_pretty(pg_database_size(current_database())) AS s');
+      await load(writer, days, signatures);
+      out.load_s = Math.round((Date.now() - t0) / 1000);
+      progress(`loaded in ${out.load_s} s`);
+      const size = await writer.query<{ s: string; b: string }>('SELECT pg_size_pretty(pg_database_size(current_database())) AS s, pg_database_size(current_database())::text AS b');
+      out.database_bytes = Number(size[0]!.b);
       progress(`database size ${size[0]!.s}`);
-    } finally {
+    } catch (err) {
       await writer.close();
+      if (!options.keep) await admin(admin_url, `DROP DATABASE ${name} WITH (FORCE)`);
+      throw err;
     }
+    await writer.close();
   }
 
   const store = await ReportStore.open(url, null);
   const reporter = await startReporter({ store, listen: '127.0.0.1:0', tokens: null });
   const channel = createChannel(`127.0.0.1:${reporter.port}`);
   const client = createClient(niceService(ReportService), channel);
-  const month = { startS: BigInt(START_S), endS: BigInt(END_S) };
-  const half = BigInt(START_S + Math.floor(DAYS / 2) * DAY_S);
+  const month = { startS: BigInt(start_s), endS: BigInt(END_S) };
+  const half = BigInt(start_s + Math.floor(days / 2) * DAY_S);
   const queries: [string, () => Promise<unknown>][] = [
-    [`series ${DAYS} d, one signature, p95 (auto resolution)`, () => client.getSeries({ filter: { protocol: 'http', signature: 'SIG_0042' }, metric: 'ttfr_ns', statistic: Statistic.P95, window: month })],
-    [`top 10 signatures by p95, ${DAYS} d`, () => client.getTop({ groupBy: GroupBy.SIGNATURE, metric: 'ttfr_ns', statistic: Statistic.P95, window: month, limit: 10 })],
-    [`compare p95 per signature, ${DAYS / 2} d vs ${DAYS / 2} d`, () => client.compare({ groupBy: GroupBy.SIGNATURE, metric: 'ttfr_ns', statistic: Statistic.P95, before: { startS: month.startS, endS: half }, after: { startS: half, endS: month.endS } })],
+    [`series ${days} d, one signature, p95 (auto resolution)`, () => client.getSeries({ filter: { protocol: 'http', signature: 'SIG_0042' }, metric: 'ttfr_ns', statistic: Statistic.P95, window: month })],
+    [`top 10 signatures by p95, ${days} d`, () => client.getTop({ groupBy: GroupBy.SIGNATURE, metric: 'ttfr_ns', statistic: Statistic.P95, window: month, limit: 10 })],
+    [`compare p95 per signature, ${Math.floor(days / 2)} d vs ${days - Math.floor(days / 2)} d`, () => client.compare({ groupBy: GroupBy.SIGNATURE, metric: 'ttfr_ns', statistic: Statistic.P95, before: { startS: month.startS, endS: half }, after: { startS: half, endS: month.endS } })],
     ['series 1 d, one signature, p95 (level 1, 5 min)', () => client.getSeries({ filter: { signature: 'SIG_0042' }, metric: 'ttfr_ns', statistic: Statistic.P95, window: { startS: BigInt(END_S - DAY_S), endS: BigInt(END_S) } })],
-    [`top 10 servers by avg, ${DAYS} d`, () => client.getTop({ groupBy: GroupBy.SERVER, metric: 'ttfr_ns', statistic: Statistic.AVG, window: month, limit: 10 })],
+    [`top 10 servers by avg, ${days} d`, () => client.getTop({ groupBy: GroupBy.SERVER, metric: 'ttfr_ns', statistic: Statistic.AVG, window: month, limit: 10 })],
   ];
-  const results: string[][] = [];
   try {
     for (const [label, run] of queries) {
       for (let i = 0; i < 3; i++) await run();
       const ms: number[] = [];
-      for (let i = 0; i < RUNS; i++) {
+      for (let i = 0; i < runs; i++) {
         const t = process.hrtime.bigint();
         await run();
         ms.push(Number(process.hrtime.bigint() - t) / 1e6);
       }
-      ms.sort((a, b) => a - b);
-      results.push([label, percentile(ms, 0.5).toFixed(1), percentile(ms, 0.95).toFixed(1), percentile(ms, 0.95) < 100 ? 'yes' : 'NO']);
+      const sorted = [...ms].sort((a, b) => a - b);
+      const round = (x: number) => Math.round(x * 10) / 10;
+      out.queries.push({ query: label, p50_ms: round(percentile(sorted, 0.5)), p95_ms: round(percentile(sorted, 0.95)), target_p95_ms: TARGET_P95_MS, runs_ms: ms.map(round) });
       progress(`${label}: done`);
     }
   } finally {
     channel.close();
     await reporter.close();
     await store.close();
-    if (!args.keep && !reuse) await admin(args['admin-url']!, `DROP DATABASE ${name} WITH (FORCE)`);
+    if (!options.keep && !reuse) await admin(admin_url, `DROP DATABASE ${name} WITH (FORCE)`);
     else progress(`kept database ${name}`);
   }
-  const headers = ['query', 'p50 ms', 'p95 ms', 'p95 < 100 ms'];
-  const widths = headers.map((h, i) => Math.max(h.length, ...results.map((r) => r[i]!.length)));
+  const headers = ['query', 'p50 ms', 'p95 ms', `p95 < ${TARGET_P95_MS} ms`];
+  const rows = out.queries.map((q) => [q.query, q.p50_ms.toFixed(1), q.p95_ms.toFixed(1), q.p95_ms < TARGET_P95_MS ? 'yes' : 'NO']);
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  process.stdout.write(`${line(headers)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${results.map(line).join('\n')}\n`);
+  const title = `Reporter queries: ${days} days × ${signatures} signatures (${out.level1_rows.toLocaleString('en')} level-1 rows, rolled up), ${runs} calls each`;
+  return { table: `${title}\n${line(headers)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}\n`, results: out };
 }
 
-await main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { values: args } = parseArgs({
+    options: {
+      days: { type: 'string', default: '30' },
+      signatures: { type: 'string', default: '1000' },
+      runs: { type: 'string', default: '20' },
+      'admin-url': { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      database: { type: 'string' },
+    },
+  });
+  const { table } = await reporterQueriesBench({
+    days: Number(args.days), signatures: Number(args.signatures), runs: Number(args.runs),
+    ...(args['admin-url'] === undefined ? {} : { admin_url: args['admin-url'] }), keep: args.keep,
+    ...(args.database === undefined ? {} : { database: args.database }),
+  });
+  process.stdout.write(table);
+}

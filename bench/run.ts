@@ -3,7 +3,7 @@
  *
  *   npm run bench -- [--runs 3] [--packets 1000000] [--seed 1] [--flows 1000000]
  *                    [--memory-packets 3000000] [--tshark-budget 40] [--no-flow-memory]
- *                    [--ingest-summaries 50000] [--json bench/out/results.json]
+ *                    [--ingest-summaries 50000] [--no-reporter-queries] [--json bench/out/results.json]
  *
  * 1. Generates bench/out/http-1m.pcap (bench/generate-http-capture.ts) unless it is
  *    there from the same generator source, seed and size, and warms the page cache.
@@ -20,6 +20,8 @@
  * 4. Then live capture (bench/live-capture.ts) and storage: summaries per second from a
  *    sensor's spool through gRPC and the collector into PostgreSQL, next to a plain binary
  *    COPY of the same rows (bench/ingest.ts), each with its own lines.
+ * 5. Then the reporter's query latency on a month of rolled-up data (bench/reporter-queries.ts,
+ *    several minutes and ~10 GB in a scratch PostgreSQL database); --no-reporter-queries skips it.
  */
 import { rulesText } from './generate-rules.ts';
 import { spawnSync } from 'node:child_process';
@@ -31,6 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { generateHttpCapture } from './generate-http-capture.ts';
 import { liveCaptureBench, liveCaptureSummary } from './live-capture.ts';
 import { ingestBench, ingestTable } from './ingest.ts';
+import { reporterQueriesBench } from './reporter-queries.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(ROOT, 'bench', 'out');
@@ -58,10 +61,12 @@ interface Args {
   json: string;
   /** summaries shipped into PostgreSQL per run of the storage rows */
   ingest_summaries: number;
+  /** time the reporter's queries on a month of data (bench/reporter-queries.ts) */
+  reporter_queries: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { runs: 3, packets: 1_000_000, seed: 1, flows: 1_000_000, memory_packets: 3_000_000, tshark_budget_s: 40, flow_memory: true, json: join(OUT, 'results.json'), ingest_summaries: 50_000 };
+  const a: Args = { runs: 3, packets: 1_000_000, seed: 1, flows: 1_000_000, memory_packets: 3_000_000, tshark_budget_s: 40, flow_memory: true, json: join(OUT, 'results.json'), ingest_summaries: 50_000, reporter_queries: true };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i]!;
     const num = (): number => {
@@ -78,8 +83,9 @@ function parseArgs(argv: string[]): Args {
     else if (x === '--no-flow-memory') a.flow_memory = false;
     else if (x === '--json') a.json = argv[++i] ?? a.json;
     else if (x === '--ingest-summaries') a.ingest_summaries = Math.floor(num());
+    else if (x === '--no-reporter-queries') a.reporter_queries = false;
     else if (x === '-h' || x === '--help') {
-      console.log('usage: npm run bench -- [--runs 3] [--packets 1000000] [--seed 1] [--flows 1000000] [--memory-packets 3000000] [--tshark-budget 40] [--no-flow-memory] [--ingest-summaries 50000] [--json FILE]');
+      console.log('usage: npm run bench -- [--runs 3] [--packets 1000000] [--seed 1] [--flows 1000000] [--memory-packets 3000000] [--tshark-budget 40] [--no-flow-memory] [--ingest-summaries 50000] [--no-reporter-queries] [--json FILE]');
       process.exit(0);
     } else throw new Error(`unknown argument ${x} (try --help)`);
   }
@@ -590,6 +596,14 @@ async function main(): Promise<void> {
   const ingest = await ingestBench(args.ingest_summaries, args.runs);
   console.log('\n' + ingestTable(ingest));
   writeFileSync(args.json, JSON.stringify({ ...results, live_capture: live, ingest }, null, 2) + '\n');
+
+  // The reporter (bench/reporter-queries.ts): series, top-N and compare over a month of rolled-up data.
+  if (args.reporter_queries) {
+    log('reporter queries: a month of data for 1000 signatures into PostgreSQL, then series, top and compare...');
+    const reporter = await reporterQueriesBench();
+    console.log('\n' + reporter.table);
+    writeFileSync(args.json, JSON.stringify({ ...results, live_capture: live, ingest, reporter_queries: reporter.results }, null, 2) + '\n');
+  }
 }
 
 await main();

@@ -182,7 +182,14 @@ export async function assertLevel(sql: Sql, interval_s: number, expected: Map<st
     assert.equal(g.count, BigInt(n), `${where}: count`);
     assert.equal(g.partial, e.partial, `${where}: partial`);
     assert.deepEqual(g.outcomes, e.error > 0 ? { ok: e.ok, error: e.error } : { ok: e.ok }, `${where}: outcomes`);
-    assert.deepEqual(g.metrics.ttfr_ns, { count: n, sum: sum(e.ttfr_ns), min: Math.min(...e.ttfr_ns), max: Math.max(...e.ttfr_ns), negative_clamped: 0 }, `${where}: ttfr_ns`);
+    const { p50, p90, p95, p99, ...ttfr } = g.metrics.ttfr_ns as L2Row['metrics'][string] & Partial<Record<'p50' | 'p90' | 'p95' | 'p99', number>>;
+    assert.deepEqual(ttfr, { count: n, sum: sum(e.ttfr_ns), min: Math.min(...e.ttfr_ns), max: Math.max(...e.ttfr_ns), negative_clamped: 0 }, `${where}: ttfr_ns`);
+    // the row's stored percentiles (for the reporter's top-N bound): within 1 % of the sorted raw values
+    for (const [q, stored] of [[0.5, p50], [0.9, p90], [0.95, p95], [0.99, p99]] as const) {
+      const truth = rankQuantile(e.ttfr_ns, q);
+      assert.ok(stored !== undefined && Math.abs(stored - truth) <= RELATIVE_ACCURACY * truth + 0.5,
+        `${where}: stored p${q * 100} ${stored} vs ${truth} from the sorted raw values (more than ${RELATIVE_ACCURACY * 100} % apart)`);
+    }
     assert.deepEqual(g.metrics.response_bytes, { count: n, sum: sum(e.bytes), min: Math.min(...e.bytes), max: Math.max(...e.bytes), negative_clamped: 0 }, `${where}: response_bytes`);
     if (source_rows) assert.equal(g.source_rows, BigInt(source_rows(e)), `${where}: source_rows`);
     assert.ok(g.sketch, `${where}: a ttfr_ns sketch`);

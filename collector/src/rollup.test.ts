@@ -9,7 +9,7 @@ import type { Queryable, Row, Sql } from './store/sql.ts';
 import { SummaryStore } from './store/summary-store.ts';
 import { ENGINES, count, makeBatch } from './store/test-engines.ts';
 import { runRollup, type RollupOptions } from './rollup.ts';
-import { assertLevel, batchesOf, expectedRows, generate, type RawInterval } from './rollup-test-data.ts';
+import { assertLevel, batchesOf, expectedRows, generate, KEYS, rankQuantile, type RawInterval } from './rollup-test-data.ts';
 
 const H = 3600, D = 86_400;
 const T0 = Date.UTC(2024, 4, 1) / 1000; // 2024-05-01T00:00:00Z
@@ -284,6 +284,34 @@ for (const makeEngine of ENGINES) {
       const rows = await sql.query<{ n: bigint; c: string }>(`SELECT sum(count)::int8 AS n, sum((metrics->'ttfr_ns'->>'count')::int8)::text AS c FROM summaries_l2 WHERE interval_s = 3600`);
       const total = batch.summaries.reduce((a, x) => a + x.count, 0n);
       assert.deepEqual(rows, [{ n: total, c: String(total) }]);
+      // no whole sketch, no stored percentiles (the reporter would bound a top-N with wrong ones)
+      assert.equal(await count(sql, 'summaries_l2', `metrics -> 'ttfr_ns' ?| $1::text[]`, ['{p50,p90,p95,p99}']), 0);
+    });
+
+    test('hourly and daily rows store p50/p90/p95/p99 of their merged sketch, within 1 % of the sorted raw values, also after late rows', async () => {
+      const sql = await fresh();
+      await load(sql, RAW);
+      await runRollup(sql, BASE);
+      const late = generate({ seed: 11, start_s: T0 + 2 * H, hours: 30, sensors: ['sensor-late'] });
+      await load(sql, late, 1n, 'late');
+      assert.ok((await runRollup(sql, BASE)).late_rows_merged > 0);
+      const all = [...RAW, ...late];
+      for (const [interval_s, until_s] of [[H, HOURLY_UNTIL_S], [D, DAILY_UNTIL_S]] as const) {
+        const expected = expectedRows(all, interval_s, -Infinity, until_s);
+        const stored = await sql.query<{ signature: string; start_s: number; m: Record<string, number> }>(
+          `SELECT g.name AS signature, extract(epoch FROM l.interval_start)::float8 AS start_s, l.metrics -> 'ttfr_ns' AS m
+           FROM summaries_l2 l JOIN signatures g USING (signature_id) WHERE l.interval_s = $1`, [interval_s]);
+        assert.equal(stored.length, expected.size, `rows of interval_s ${interval_s}`);
+        for (const row of stored) {
+          const e = [...expected.values()].find((x) => x.start_s === row.start_s && KEYS[x.key]!.signature === row.signature)!;
+          for (const [key, q] of [['p50', 0.5], ['p90', 0.9], ['p95', 0.95], ['p99', 0.99]] as const) {
+            const truth = rankQuantile(e.ttfr_ns, q);
+            const got = row.m[key];
+            assert.ok(got !== undefined && Math.abs(got - truth) <= 0.01 * truth + 0.5,
+              `interval_s ${interval_s} ${row.signature} ${iso(row.start_s)} ${key}: ${got} vs ${truth} from the sorted raw values`);
+          }
+        }
+      }
     });
 
     if (engine.name === 'postgresql') {

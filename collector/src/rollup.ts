@@ -28,7 +28,7 @@
 // reporter: level-1 rows exist only from (3600).source_deleted_until on (but for late rows still
 // queued), hourly rows only from (86400).source_deleted_until on.
 import type { DDSketch } from '@datadog/sketches-js';
-import { decodeSketchBytes, encodeSketchBytes, newSketch } from '../../sensor/src/aggregate/sketch.ts';
+import { decodeSketchBytes, encodeSketchBytes, newSketch, quantiles } from '../../sensor/src/aggregate/sketch.ts';
 import type { Queryable, Row, Sql } from './store/sql.ts';
 
 export const HOUR_S = 3600;
@@ -346,11 +346,23 @@ function jsonNumber(x: number): string {
   return Number.isFinite(x) ? JSON.stringify(x) : 'null';
 }
 
+/**
+ * p50/p90/p95/p99 of a metric's merged sketch, clamped to the row's exact min/max (as
+ * sensor/src/aggregate/merge.ts does), as JSON members; '' when the row has no whole sketch.
+ * The reporter bounds a top-N by a percentile with them (docs/sql.md): it counts the sketch's
+ * values as the metric's count, so a sketch holding another number of values gets none.
+ */
+function percentilesJson(m: MetricAcc): string {
+  if (m.sketch === null || m.sketch_lost || m.count <= 0 || m.sketch.count !== m.count || !Number.isFinite(m.min) || !Number.isFinite(m.max)) return '';
+  const q = quantiles(m.sketch, { min: m.min, max: m.max });
+  return `,"p50":${q.p50},"p90":${q.p90},"p95":${q.p95},"p99":${q.p99}`;
+}
+
 function metricsJson(acc: Acc): string {
   const parts: string[] = [];
   for (const [name, m] of acc.metrics) {
     parts.push(`${JSON.stringify(name)}:{"count":${m.count},"sum":${jsonNumber(m.sum)},"min":${jsonNumber(m.min)},` +
-      `"max":${jsonNumber(m.max)},"negative_clamped":${m.negative_clamped}}`);
+      `"max":${jsonNumber(m.max)},"negative_clamped":${m.negative_clamped}${percentilesJson(m)}}`);
   }
   return `{${parts.join(',')}}`;
 }

@@ -26,9 +26,12 @@ import {
   type PointSchema, type TopRowSchema, type Window,
 } from '../../proto/src/gen/wiretime/v1/report_pb.ts';
 import { CONNECTION_METRICS, TRANSACTION_METRICS } from '../../sensor/src/aggregate/metrics.ts';
-import { RELATIVE_ACCURACY, SketchMerger } from '../../sensor/src/aggregate/sketch.ts';
+import { RELATIVE_ACCURACY, SKETCH_GAMMA, SketchMerger } from '../../sensor/src/aggregate/sketch.ts';
 import type { Queryable } from '../../collector/src/store/sql.ts';
-import { isAddressOrNetwork, type AggregateRow, type Grouping, type Level, type LevelState, type ReportStore, type StoreFilter } from './store/report-store.ts';
+import {
+  isAddressOrNetwork, type AggregateRow, type Grouping, type Level, type LevelState, type PercentileKey, type ReportStore, type StoreFilter,
+  type StoredPercentiles,
+} from './store/report-store.ts';
 
 /** Bounds on what one call may ask for. */
 export interface QueryLimits {
@@ -71,6 +74,11 @@ const PERCENTILE: Partial<Record<Statistic, number>> = {
   [Statistic.P50]: 0.5, [Statistic.P90]: 0.9, [Statistic.P95]: 0.95, [Statistic.P99]: 0.99,
 };
 
+/** The percentiles level-2 rows carry per timing metric (collector/src/rollup.ts), lowest first. */
+const STORED_PERCENTILES: readonly PercentileKey[] = [
+  { key: 'p50', q: 0.5 }, { key: 'p90', q: 0.9 }, { key: 'p95', q: 0.95 }, { key: 'p99', q: 0.99 },
+];
+
 const STATISTIC_NAMES = 'STATISTIC_COUNT, STATISTIC_AVG, STATISTIC_MIN, STATISTIC_MAX, STATISTIC_P50, STATISTIC_P90, STATISTIC_P95, STATISTIC_P99';
 
 /** One part of a window, read from one level. */
@@ -85,6 +93,11 @@ interface Accum {
   min: number;
   max: number;
   sketch: SketchMerger | null;
+  /**
+   * The rows' stored percentiles at and above the asked one (as `aggregate` was asked), combined
+   * over the segments; null when some row lacks them or none were asked for.
+   */
+  stored: StoredPercentiles[] | null;
 }
 
 function invalid(message: string): never {
@@ -262,6 +275,29 @@ export function percentileBound(a: { count: bigint; sum: number; min: number; ma
   return Math.min(a.max, bySum * (1 + RELATIVE_ACCURACY) * (1 + 1e-9)) + 1;
 }
 
+/**
+ * An upper bound of the percentile at level q that `statisticValue` can answer for a group, from
+ * its rows' stored percentiles (`stored[j]` at level `keys[j]`, each ≥ q); Infinity when they
+ * cannot give one.
+ *
+ * A row's stored value at level q' comes from its sketch's bucket k_r, the first whose running
+ * count exceeds the rank q'·(n_r−1), so that bucket and the ones below hold at least
+ * ⌊q'·(n_r−1)⌋ + 1 of the row's values. With K the largest k_r, the buckets up to K of the merged
+ * sketch hold at least `rank_sum` values; when that exceeds the group's rank q·(N−1), the merged
+ * answer's bucket is at most K. (Comparing ranks matters: three rows of {1, 100} each have p95 1,
+ * their union has p95 100.) Bucket K's representative is below γ × the stored value of the row
+ * that has it (clamping to the row's max keeps the value within bucket K or one below); +2 covers
+ * the rounding of both values.
+ */
+export function storedPercentileBound(stored: readonly StoredPercentiles[] | null, keys: readonly PercentileKey[], q: number, count: bigint): number {
+  if (stored === null) return Infinity;
+  const rank = q * (Number(count) - 1);
+  for (let j = 0; j < stored.length; j++) {
+    if (keys[j]!.q >= q && stored[j]!.rank_sum > rank) return stored[j]!.max * SKETCH_GAMMA * (1 + 1e-9) + 2;
+  }
+  return Infinity;
+}
+
 function relativeError(stat: Statistic): number {
   return PERCENTILE[stat] !== undefined ? RELATIVE_ACCURACY : 0;
 }
@@ -279,9 +315,15 @@ export function significantChange(before: number, after: number, relative_error:
 function addRow(groups: Map<bigint, Accum>, r: AggregateRow): void {
   const a = groups.get(r.key);
   if (a === undefined) {
-    groups.set(r.key, { row: r, transactions: r.transactions, count: r.count ?? 0n, sum: r.sum ?? 0, min: r.min ?? Infinity, max: r.max ?? -Infinity, sketch: null });
+    groups.set(r.key, {
+      row: r, transactions: r.transactions, count: r.count ?? 0n, sum: r.sum ?? 0, min: r.min ?? Infinity, max: r.max ?? -Infinity, sketch: null,
+      stored: r.stored_percentiles ?? null,
+    });
     return;
   }
+  const s = r.stored_percentiles ?? null;
+  a.stored = a.stored === null || s === null ? null
+    : a.stored.map((x, j) => ({ max: Math.max(x.max, s[j]!.max), rank_sum: x.rank_sum + s[j]!.rank_sum }));
   a.transactions += r.transactions;
   a.count += r.count ?? 0n;
   a.sum += r.sum ?? 0;
@@ -474,18 +516,24 @@ export class QueryService {
       const st = await this.store.levelState(q);
       const window = widenToLevels(asked.start_s, asked.end_s, st);
       const segments = planSegments(window.start_s, window.end_s, st, { hour: true, day: true });
-      const { groups, level1_interval_s } = await this.aggregateGroups(q, segments, req.metric, filter, by, signal);
+      const level = PERCENTILE[req.statistic];
+      // The statistic's own stored percentile bounds best, but its ranks add up only for groups of
+      // one or two rows (see storedPercentileBound); the next one up covers many rows. Each key
+      // costs a jsonb read per row (~16 ms on 30 000 rows): the own one only when it can serve.
+      const rows_per_group = segments.reduce((n, s) => n + (s.level === 0 ? Infinity : Math.ceil((s.end_s - s.start_s) / s.level)), 0);
+      const above = level === undefined ? [] : STORED_PERCENTILES.filter((k) => k.q >= level);
+      const keys = rows_per_group <= 2 || above.length === 1 ? above.slice(0, 2) : above.slice(1, 2);
+      const { groups, level1_interval_s } = await this.aggregateGroups(q, segments, req.metric, filter, by, signal, keys);
       const eligible = [...groups.values()].filter((a) => a.count >= min_count);
       const ordered = (rows: { a: Accum; value: number }[]) =>
         rows.sort((x, y) => y.value - x.value || (keyName(x.a.row) < keyName(y.a.row) ? -1 : keyName(x.a.row) > keyName(y.a.row) ? 1 : 0));
       let best: { a: Accum; value: number }[];
-      if (PERCENTILE[req.statistic] === undefined) {
+      if (level === undefined) {
         best = ordered(eligible.map((a) => ({ a, value: statisticValue(req.statistic, a)! }))).slice(0, limit);
       } else {
         // Read sketches in order of an upper bound of each group's answer, and stop once the N-th
         // best answer found beats every bound still unread.
-        const level = PERCENTILE[req.statistic]!;
-        const bound = new Map(eligible.map((a) => [a, percentileBound(a, level)]));
+        const bound = new Map(eligible.map((a) => [a, Math.min(percentileBound(a, level), storedPercentileBound(a.stored, keys, level, a.count))]));
         eligible.sort((x, y) => bound.get(y)! - bound.get(x)!);
         best = [];
         for (let i = 0; i < eligible.length; i += SKETCH_BATCH) {
@@ -573,12 +621,13 @@ export class QueryService {
     return invalid(`max_points: ${max_points} points cannot cover this window even at ${RESOLUTIONS_S[RESOLUTIONS_S.length - 1]} s; ask for more points or a shorter window`);
   }
 
-  private async aggregateGroups(q: Queryable, segments: Segment[], metric: string, filter: StoreFilter, by: Grouping, signal?: AbortSignal): Promise<{ groups: Map<bigint, Accum>; level1_interval_s: number }> {
+  private async aggregateGroups(q: Queryable, segments: Segment[], metric: string, filter: StoreFilter, by: Grouping, signal?: AbortSignal,
+    percentiles: readonly PercentileKey[] = []): Promise<{ groups: Map<bigint, Accum>; level1_interval_s: number }> {
     const groups = new Map<bigint, Accum>();
     let level1_interval_s = 0;
     for (const seg of segments) {
       this.checkAborted(signal);
-      for (const r of await this.store.aggregate(q, seg.level, seg.start_s, seg.end_s, metric, filter, by)) {
+      for (const r of await this.store.aggregate(q, seg.level, seg.start_s, seg.end_s, metric, filter, by, percentiles)) {
         addRow(groups, r);
         if (seg.level === 0 && r.max_interval_s > level1_interval_s) level1_interval_s = r.max_interval_s;
       }

@@ -48,7 +48,31 @@ export type AggregateRow = {
   server: string;
   server_port: number;
   transport: string;
+  /**
+   * Per percentile key asked for (`aggregate`'s `percentiles`, in that order), what the rows'
+   * stored percentiles say; null when some row with values lacks the key (level-1 rows always).
+   */
+  stored_percentiles?: StoredPercentiles[] | null;
 };
+
+/** A percentile key level-2 rows carry in `metrics -> metric` (collector/src/rollup.ts, docs/sql.md). */
+export interface PercentileKey {
+  /** 'p50', 'p90', 'p95' or 'p99' */
+  key: 'p50' | 'p90' | 'p95' | 'p99';
+  /** its level: 0.5, 0.9, 0.95, 0.99 */
+  q: number;
+}
+
+/** One group's rows' stored values of a percentile key (when every row with values carries it). */
+export interface StoredPercentiles {
+  /** the largest stored value among the rows */
+  max: number;
+  /**
+   * Σ over the rows of ⌊q·(n−1)⌋ + 1 (n: the row's count): how many of the group's values are at
+   * least known to lie in the buckets at or below the largest stored value's.
+   */
+  rank_sum: number;
+}
 
 /** Where each level's data is, from rollup_state (collector/src/migrations/003_rollups.sql). */
 export interface LevelState {
@@ -200,13 +224,26 @@ export class ReportStore {
 
   /**
    * count/sum/min/max of `metric` per group over the rows of one level whose interval starts in
-   * [start_s, end_s). Groups without a value of the metric are left out.
+   * [start_s, end_s). Groups without a value of the metric are left out. With `percentiles`
+   * (for a top-N by a percentile), each group also gets `stored_percentiles` from those keys.
    */
-  async aggregate(q: Queryable, level: Level, start_s: number, end_s: number, metric: string, filter: StoreFilter, grouping: Grouping): Promise<AggregateRow[]> {
+  async aggregate(q: Queryable, level: Level, start_s: number, end_s: number, metric: string, filter: StoreFilter, grouping: Grouping,
+    percentiles: readonly PercentileKey[] = []): Promise<AggregateRow[]> {
     const p = new Params();
     const m = p.add(metric);
     const key = keySql(grouping, 'f', p);
     const where = whereSql('f', level, start_s, end_s, filter, p);
+    // Level-1 rows carry no stored percentiles: those groups get null without reading the jsonb.
+    const pk = level === 0 ? [] : percentiles;
+    const pRows = pk.map((k, i) => `, (f.metrics -> ${m} ->> ${p.add(k.key)})::float8 AS p${i}`).join('');
+    // The subquery is pulled up into the aggregates, where each use of p0 or n reads the jsonb
+    // again: each is used as few times as can be. The roll-up writes the keys only with a count
+    // > 0; sum() skips the rows without the key (p0 * 0 is NULL there); the rows lacking it are
+    // those with values less those with the key.
+    const pCols = pk.map((k, i) => `,
+              max(p${i}) AS p${i}_max,
+              sum(floor(${p.add(k.q)}::float8 * (n - 1)::float8) + 1 + p${i} * 0) AS p${i}_rank_sum,
+              count(p${i}) AS p${i}_rows`).join('');
     // Each field of the metric is read from the jsonb once per row (plain -> / ->> in a subquery:
     // measured 3× faster than jsonb_to_record), the rows are grouped by an integer key, and the
     // names are joined to the groups, not to the rows.
@@ -216,12 +253,13 @@ export class ReportStore {
               sum(total) FILTER (WHERE n > 0) AS sum,
               min(lo) FILTER (WHERE n > 0) AS min,
               max(hi) FILTER (WHERE n > 0) AS max,
-              max(interval_s) FILTER (WHERE n > 0) AS max_interval_s
+              max(interval_s) FILTER (WHERE n > 0) AS max_interval_s${pk.length > 0 ? `,
+              count(*) FILTER (WHERE n > 0) AS rows_with_values` : ''}${pCols}
        FROM (SELECT ${key} AS key, f.count AS c, f.interval_s,
                     (f.metrics -> ${m} ->> 'count')::int8 AS n,
                     (f.metrics -> ${m} ->> 'sum')::float8 AS total,
                     (f.metrics -> ${m} ->> 'min')::float8 AS lo,
-                    (f.metrics -> ${m} ->> 'max')::float8 AS hi
+                    (f.metrics -> ${m} ->> 'max')::float8 AS hi${pRows}
              FROM ${TABLES[level].facts} f
              WHERE ${where}) x
        GROUP BY key
@@ -231,7 +269,22 @@ export class ReportStore {
       : grouping.by === 'server'
         ? `SELECT a.*, '' AS protocol, '' AS signature, host(s.address) AS server, s.port AS server_port, s.transport FROM (${inner}) a JOIN servers s ON s.server_id = a.key`
         : `SELECT a.*, '' AS protocol, '' AS signature, '' AS server, 0 AS server_port, '' AS transport FROM (${inner}) a`;
-    return q.query<AggregateRow>(sql, p.values);
+    const rows = await q.query<AggregateRow & Record<string, unknown>>(sql, p.values);
+    if (percentiles.length === 0) return rows;
+    return rows.map((r) => {
+      let stored: StoredPercentiles[] | null = level === 0 ? null : [];
+      for (let i = 0; i < pk.length; i++) {
+        const max = r[`p${i}_max`] as number | null, rank_sum = r[`p${i}_rank_sum`] as number | null;
+        if (Number(r[`p${i}_rows`]) !== Number(r.rows_with_values) || max === null || rank_sum === null) stored = null;
+        else stored?.push({ max, rank_sum });
+        delete r[`p${i}_max`];
+        delete r[`p${i}_rank_sum`];
+        delete r[`p${i}_rows`];
+      }
+      delete r.rows_with_values;
+      r.stored_percentiles = stored;
+      return r;
+    });
   }
 
   /**

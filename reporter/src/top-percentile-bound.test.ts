@@ -1,0 +1,165 @@
+/**
+ * Top-N by a percentile on rolled-up data, on both engines: level-1 rows stored through
+ * SummaryStore.storeBatch from known durations (seeded PRNG), rolled into daily rows by the
+ * collector's roll-up (which stores each row's p50/p90/p95/p99), then asked for the top 5.
+ * Signatures have latencies three decades apart, with rare slow outliers (which make the bound
+ * from count/sum/min/max loose), so the bound from the rows' stored percentiles must prune. The
+ * answers are compared with the full ranking (every sketch read), with the same question on the
+ * same rows without stored percentiles (the bound before them), and with the p95 of the sorted raw
+ * durations; sketch reads are counted as rows returned from summary_sketches_l2.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { create } from '@bufbuild/protobuf';
+import { IngestRequestSchema } from '../../proto/src/gen/wiretime/v1/ingest_pb.ts';
+import { Statistic } from '../../proto/src/gen/wiretime/v1/report_pb.ts';
+import { runRollup } from '../../collector/src/rollup.ts';
+import { migrate } from '../../collector/src/store/migrate.ts';
+import { SummaryStore } from '../../collector/src/store/summary-store.ts';
+import { ENGINES } from '../../collector/src/store/test-engines.ts';
+import type { Queryable, Row, Sql } from '../../collector/src/store/sql.ts';
+import { encodeSketchBytes, newSketch } from '../../sensor/src/aggregate/sketch.ts';
+import { prng } from '../../test/support/prng.ts';
+import { QueryService } from './query-service.ts';
+import { ReportStore } from './store/report-store.ts';
+
+const DAY = 86_400;
+/** 2025-11-03T00:00:00Z: three days of data from here */
+const D = 1_762_128_000;
+const DAYS = 3;
+/** signatures (and one more, SIG_SPLIT): more than the reporter reads in one batch (200), so that pruning shows */
+const SIGNATURES = 999;
+
+/** durations (ns) per signature, per level-1 interval */
+const raw = new Map<string, { start_s: number; values: number[] }[]>();
+{
+  const rng = prng(31_337);
+  for (let i = 0; i < SIGNATURES; i++) {
+    // 0.3 ms … 300 ms, log-uniform over the signatures; 0.5 % of the calls take 100× as long
+    const level = 0.3e6 * 1000 ** (i / (SIGNATURES - 1));
+    const intervals = [];
+    for (let d = 0; d < DAYS; d++) {
+      // one 5-minute interval a day (each becomes one hourly and one daily row)
+      const values = Array.from({ length: 100 + Math.floor(rng() * 50) }, () => Math.round(level * Math.exp(rng()) * (rng() < 0.005 ? 100 : 1)));
+      intervals.push({ start_s: D + d * DAY + 3600 + Math.floor(rng() * 12) * 300, values });
+    }
+    raw.set(`SIG_${String(i).padStart(3, '0')}`, intervals);
+  }
+  // Three daily rows of {1 ms, 2 s} each: every row's p95 is 1 ms (rank ⌊0.95·1⌋ = 0), the
+  // union's is 2 s (rank ⌊0.95·5⌋ = 4). A bound from the rows' p95 alone would drop it.
+  raw.set('SIG_SPLIT', Array.from({ length: DAYS }, (_, d) => ({ start_s: D + d * DAY + 7200, values: [1e6, 2e9] })));
+}
+
+/** The value at rank floor(q·(n−1)) of the sorted values (the sketches' definition). */
+function quantile(values: number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(q * (s.length - 1))]!;
+}
+
+async function load(sql: Sql): Promise<void> {
+  await migrate(sql);
+  const store = new SummaryStore(sql);
+  const all = [...raw].flatMap(([signature, intervals]) => intervals.map((x) => ({ signature, ...x })));
+  for (let i = 0; i < all.length; i += 500) {
+    const result = await store.storeBatch(create(IngestRequestSchema, {
+      sensorId: 's1', streamId: 'top-bound-test', sequence: BigInt(i / 500 + 1),
+      summaries: all.slice(i, i + 500).map(({ signature, start_s, values }) => {
+        const sk = newSketch();
+        for (const v of values) sk.accept(v);
+        return {
+          intervalStartS: BigInt(start_s), intervalS: 300, server: '10.8.0.1', serverPort: 443, transport: 'tcp', protocol: 'http', signature,
+          count: BigInt(values.length), outcomes: [{ outcome: 'ok', count: BigInt(values.length) }],
+          metrics: [{ name: 'ttfr_ns', count: BigInt(values.length), sum: values.reduce((x, y) => x + y, 0), min: Math.min(...values), max: Math.max(...values), sketch: encodeSketchBytes(sk) }],
+        };
+      }),
+    }));
+    assert.equal(result, 'stored');
+  }
+  // level 1 into hourly rows into daily rows, sources deleted: the window is read from daily rows
+  const report = await runRollup(sql, {
+    hourly_after_s: DAY, daily_after_s: 2 * DAY, delete_source: true, retention_l1_s: null, retention_hourly_s: null, retention_daily_s: null,
+    now: new Date((D + 40 * DAY) * 1000),
+  });
+  assert.equal(report.daily.rolled_until, new Date((D + 40 * DAY) * 1000 - 2 * DAY * 1000).toISOString().slice(0, 10) + 'T00:00:00.000Z');
+}
+
+/** The Sql with the rows each statement reading summary_sketches_l2 returns added to `reads.rows`. */
+function countingSketchReads(sql: Sql, reads: { rows: number }): Sql {
+  const wrap = (q: Queryable): Queryable => ({
+    async query<R extends Row = Row>(text: string, params: readonly unknown[] = []) {
+      const rows = await q.query<R>(text, params);
+      if (text.includes('summary_sketches_l2')) reads.rows += rows.length;
+      return rows;
+    },
+    exec: (text: string) => q.exec(text),
+  });
+  return { engine: sql.engine, query: (t, p) => wrap(sql).query(t, p), exec: (t) => sql.exec(t), transaction: (fn) => sql.transaction((tx) => fn(wrap(tx))), close: () => sql.close() };
+}
+
+for (const makeEngine of ENGINES) {
+  const engine = makeEngine();
+  describe(`top-N by a percentile bounded by the rows' stored percentiles, ${engine.name}`, () => {
+    let sql: Sql;
+    const reads = { rows: 0 };
+    let service: QueryService;
+    before(async () => {
+      sql = await engine.fresh();
+      await load(sql);
+      service = new QueryService(new ReportStore(countingSketchReads(sql, reads), { role: 'wiretime_reader' }));
+    });
+    after(() => engine.cleanup());
+
+    const window = { startS: BigInt(D), endS: BigInt(D + DAYS * DAY) };
+    const top = async (statistic: Statistic, limit: number, w = window) => {
+      reads.rows = 0;
+      const r = await service.getTop({ metric: 'ttfr_ns', statistic, window: w, limit });
+      assert.deepEqual(r.levelsS, [DAY], 'read from daily rows');
+      return { rows: r.rows, sketches_read: reads.rows };
+    };
+
+    test('the top 5 by p50/p90/p95/p99 are the first 5 of the full ranking; by p95 they match the sorted raw durations', async () => {
+      for (const statistic of [Statistic.P50, Statistic.P90, Statistic.P95, Statistic.P99]) {
+        const full = await top(statistic, raw.size);
+        assert.equal(full.rows.length, raw.size);
+        assert.equal(full.sketches_read, raw.size * DAYS, 'the full ranking reads every daily sketch');
+        const five = await top(statistic, 5);
+        assert.deepEqual(five.rows, full.rows.slice(0, 5), `statistic ${Statistic[statistic]}`);
+      }
+      // one day: one daily row per group, bounded by the rows' own p95
+      const day = { startS: BigInt(D + DAY), endS: BigInt(D + 2 * DAY) };
+      const full = await top(Statistic.P95, raw.size, day);
+      const five_of_day = await top(Statistic.P95, 5, day);
+      assert.deepEqual(five_of_day.rows, full.rows.slice(0, 5));
+      assert.ok(five_of_day.sketches_read < raw.size / 2, `one day: read ${five_of_day.sketches_read} of ${raw.size} sketches`);
+
+      // against the sorted raw durations: each answer within 1 %, and no signature left out whose
+      // raw p95 is clearly (beyond both answers' 1 %) above the fifth answer
+      const truth = new Map([...raw].map(([signature, intervals]) => [signature, quantile(intervals.flatMap((x) => x.values), 0.95)]));
+      const five = await top(Statistic.P95, 5);
+      assert.equal(five.rows[0]!.key!.signature, 'SIG_SPLIT', 'a group above all of its rows\' p95 is found');
+      for (const r of five.rows) {
+        const e = truth.get(r.key!.signature)!;
+        assert.ok(Math.abs(r.value - e) <= 0.01 * e, `${r.key!.signature}: p95 ${r.value} is not within 1 % of ${e}`);
+      }
+      const fifth = five.rows[4]!.value;
+      const chosen = new Set(five.rows.map((r) => r.key!.signature));
+      for (const [signature, e] of truth) {
+        if (!chosen.has(signature)) assert.ok(e * 0.99 <= fifth * 1.01, `${signature} (p95 ${e}) was left out of the top 5 (fifth: ${fifth})`);
+      }
+    });
+
+    test('by p95: the same rows and values as without stored percentiles, from fewer sketches', async (t) => {
+      const bounded = await top(Statistic.P95, 5);
+      const all = raw.size * DAYS;
+      assert.ok(bounded.sketches_read < all / 2, `read ${bounded.sketches_read} of ${all} sketches`);
+      // The same rows without their stored percentiles: the reporter falls back to the bound from
+      // count/sum/min/max, which the outliers make loose.
+      await sql.query(`UPDATE summaries_l2 SET metrics = jsonb_set(metrics, '{ttfr_ns}', (metrics -> 'ttfr_ns') - $1::text[])`, ['{p50,p90,p95,p99}']);
+      const unbounded = await top(Statistic.P95, 5);
+      assert.deepEqual(bounded.rows, unbounded.rows);
+      t.diagnostic(`sketches read for the top 5 by p95: ${bounded.sketches_read} with stored percentiles, ${unbounded.sketches_read} without, of ${all}`);
+      assert.ok(bounded.sketches_read < unbounded.sketches_read,
+        `stored percentiles: ${bounded.sketches_read} sketches read; count/sum/min/max only: ${unbounded.sketches_read}`);
+    });
+  });
+}
