@@ -475,11 +475,16 @@ export function decodeSketch(text: string): DDSketch {
   }
 }
 
-function fromBytes(bytes: Uint8Array): DDSketch {
+/**
+ * Walks a DDSketch protobuf message: its mapping must be the 1 % logarithmic one, its zero
+ * count finite and ≥ 0, and its negative store empty. Each store goes to `store`, which reads
+ * it and returns how many bins hold a count. Returns the zero count; throws NotASketch.
+ * Shared by the decoder (which builds the sketch) and the ingest check (which does not).
+ */
+function walkSketch(bytes: Uint8Array, store: (r: Reader, negative: boolean) => number): number {
   const r = Reader.of(bytes);
   let gamma: number | null = null, index_offset = 0, interpolation = 0;
-  let positive: DecodedStore | null = null, negative: DecodedStore | null = null;
-  let zero = 0;
+  let zero = 0, negative_bins = 0;
   while (r.more()) {
     const tag = r.varint32();
     const field = tag >>> 3, wire = tag & 7;
@@ -495,8 +500,8 @@ function fromBytes(bytes: Uint8Array): DDSketch {
         else if (f === 3 && wt === VARINT) interpolation = m.varint32();
         else m.skip(wt);
       }
-    } else if (field === 2 && wire === LEN) positive = readStore(r.sub());
-    else if (field === 3 && wire === LEN) negative = readStore(r.sub());
+    } else if (field === 2 && wire === LEN) store(r.sub(), false);
+    else if (field === 3 && wire === LEN) negative_bins += store(r.sub(), true);
     else if (field === 4 && wire === I64) zero = r.double();
     else r.skip(wire);
   }
@@ -508,10 +513,20 @@ function fromBytes(bytes: Uint8Array): DDSketch {
   if (index_offset !== 0) throw new NotASketch(`mapping index offset ${index_offset}, expected 0`);
   if (interpolation !== 0) throw new NotASketch(`mapping interpolation ${interpolation}, expected 0 (logarithmic)`);
   if (!Number.isFinite(zero) || zero < 0) throw new NotASketch(`zero count ${zero}`);
-  if (negative !== null && negative.bins.size > 0) throw new NotASketch('negative values (wiretime sketches hold none)');
+  if (negative_bins > 0) throw new NotASketch('negative values (wiretime sketches hold none)');
+  return zero;
+}
+
+function fromBytes(bytes: Uint8Array): DDSketch {
+  let positive: DecodedStore | null = null;
+  const zero = walkSketch(bytes, (r, negative) => {
+    const d = readStore(r);
+    if (!negative) positive = d;
+    return d.bins.size;
+  });
 
   let lo = Infinity, hi = -Infinity;
-  const bins = positive?.bins ?? new Map<number, number>();
+  const bins = (positive as DecodedStore | null)?.bins ?? new Map<number, number>();
   for (const key of bins.keys()) {
     if (key < lo) lo = key;
     if (key > hi) hi = key;
@@ -559,36 +574,7 @@ export function decodeSketchBytes(bytes: Uint8Array): DDSketch {
 export function checkSketchBytes(bytes: Uint8Array): string | null {
   if (bytes.length === 0) return 'empty input, not a sketch';
   try {
-    const r = Reader.of(bytes);
-    let gamma: number | null = null, index_offset = 0, interpolation = 0, zero = 0, negative_bins = 0;
-    while (r.more()) {
-      const tag = r.varint32();
-      const field = tag >>> 3, wire = tag & 7;
-      if (field === 0) throw new NotASketch('field number 0');
-      if (field === 1 && wire === LEN) {
-        const m = r.sub();
-        gamma = null;
-        while (m.more()) {
-          const t = m.varint32();
-          const f = t >>> 3, wt = t & 7;
-          if (f === 1 && wt === I64) gamma = m.double();
-          else if (f === 2 && wt === I64) index_offset = m.double();
-          else if (f === 3 && wt === VARINT) interpolation = m.varint32();
-          else m.skip(wt);
-        }
-      } else if (field === 2 && wire === LEN) checkStore(r.sub());
-      else if (field === 3 && wire === LEN) negative_bins += checkStore(r.sub());
-      else if (field === 4 && wire === I64) zero = r.double();
-      else r.skip(wire);
-    }
-    if (gamma === null) throw new NotASketch('no index mapping');
-    if (!(Math.abs(gamma - SKETCH_GAMMA) <= 1e-12 * SKETCH_GAMMA)) {
-      throw new NotASketch(`mapping gamma ${gamma} (relative accuracy ${(gamma - 1) / (gamma + 1)}), expected ${SKETCH_GAMMA} (${RELATIVE_ACCURACY})`);
-    }
-    if (index_offset !== 0) throw new NotASketch(`mapping index offset ${index_offset}, expected 0`);
-    if (interpolation !== 0) throw new NotASketch(`mapping interpolation ${interpolation}, expected 0 (logarithmic)`);
-    if (!Number.isFinite(zero) || zero < 0) throw new NotASketch(`zero count ${zero}`);
-    if (negative_bins > 0) throw new NotASketch('negative values (wiretime sketches hold none)');
+    walkSketch(bytes, checkStore);
     return null;
   } catch (e) {
     if (e instanceof NotASketch) return `not a DDSketch protobuf (${e.message})`;
