@@ -7,10 +7,11 @@
  *   node --expose-gc --import tsx bench/sensor-stage.ts pipeline-memory FILE|gen:PACKETS[:SEED]
  *
  * Prints one JSON line:
- *   { stage, file, ok, elapsed_ns, packets, bytes, rss_start_bytes, rss_max_bytes,
+ *   { stage, file, ok, elapsed_ns, cpu_ns, packets, bytes, rss_start_bytes, rss_max_bytes,
  *     heap_start_bytes, heap_bytes, ... }
  * where elapsed_ns covers the stage's work only (not Node/tsx start-up or module
- * loading), rss_max_bytes is the process's peak RSS (getrusage), and heap_bytes the
+ * loading), cpu_ns the process's CPU time (user + system, all threads) over the same span
+ * (steadier than elapsed_ns when other work shares the cores), rss_max_bytes is the process's peak RSS (getrusage), and heap_bytes the
  * largest heapUsed + arrayBuffers sampled during the run (every 2^16 packets where
  * the stage sees packets, every 20 ms otherwise, and at the end). When the stage's
  * module cannot be imported: { stage, ok: false, error: "... not available: ..." }.
@@ -248,9 +249,11 @@ async function run(stage: Stage, file: string): Promise<StageResult> {
   base.heap_start_bytes = m0.heapUsed + m0.arrayBuffers;
   heap_peak = base.heap_start_bytes;
   const timer = setInterval(sampleHeap, 20);
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const r = await work();
   const t1 = process.hrtime.bigint();
+  const c1 = process.cpuUsage(c0);
   clearInterval(timer);
   sampleHeap();
   return {
@@ -258,6 +261,7 @@ async function run(stage: Stage, file: string): Promise<StageResult> {
     ...r,
     ok: true,
     elapsed_ns: Number(t1 - t0),
+    cpu_ns: (c1.user + c1.system) * 1000,
     rss_max_bytes: resourceUsage().maxRSS * 1024,
     heap_bytes: heap_peak,
   };

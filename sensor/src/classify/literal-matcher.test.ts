@@ -56,6 +56,28 @@ describe('LiteralMatcher', () => {
       assert.deepEqual(foundString(mm, text), want);
     }
   });
+  test('agrees with includes() for literals of mixed lengths that share their ends', () => {
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const alphabet = 'GET /srcwebmail.php\r\n\xe9';
+    const word = (n: number) => Array.from({ length: n }, () => alphabet[rnd(alphabet.length)]).join('');
+    // many literals ending in the same bytes, of lengths 6..20
+    const words = [...new Set([...Array.from({ length: 60 }, () => word(2 + rnd(14)) + '/src/'), ...Array.from({ length: 40 }, () => word(6 + rnd(14)))])];
+    const mm = new LiteralMatcher(words);
+    for (let i = 0; i < 3000; i++) {
+      // texts built partly from the literals themselves, so that most are found somewhere
+      let text = '';
+      while (text.length < rnd(120)) text += rnd(3) === 0 ? words[rnd(words.length)] : word(1 + rnd(6));
+      const want = words.flatMap((w, id) => (text.includes(w) ? [id] : []));
+      assert.deepEqual(foundBytes(mm, text), want, JSON.stringify(text));
+      assert.deepEqual(foundString(mm, text), want);
+      const cut = rnd(text.length + 1);
+      assert.deepEqual(foundBytes(mm, text, cut), words.flatMap((w, id) => (text.slice(0, cut).includes(w) ? [id] : [])));
+    }
+  });
 });
 
 describe('PrefixTrie', () => {

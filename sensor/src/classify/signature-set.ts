@@ -39,12 +39,16 @@ interface CompiledRule {
   readonly parts: readonly (string | number)[] | null;
   /** `<template>:other` */
   readonly other: string;
-  /** how many literals (plus 1 for an anchored prefix) the prefilter must have found before the regex runs */
-  readonly literal_count: number;
-  /** literals searched anywhere in the input (not counting the prefix) */
-  readonly floating: number;
-  /** distinct names given this interval (null for a constant name) */
-  readonly names: Set<string> | null;
+  /** the rule has a trigger (a literal or an anchored prefix): its regex runs only when the prefilter found it */
+  readonly triggered: boolean;
+  /** the trigger is a literal searched anywhere in the input (not an anchored prefix) */
+  readonly floating: boolean;
+  /**
+   * distinct names given this interval (null for a constant name), each mapped to itself: the
+   * name handed out is the stored string, whose hash V8 has already computed, so the pipeline's
+   * and the aggregator's lookups by name do not hash a new string per transaction
+   */
+  readonly names: Map<string, string> | null;
   folded: number;
 }
 
@@ -113,10 +117,11 @@ function nameParts(name: string): (string | number)[] | null {
  *
  * Speed: rules are tried in order, but most never run their regex. Each pattern is read for
  * literal strings every match must contain, and for the literal it must start with when it
- * begins with `^` (pcre-pattern.ts). One Aho–Corasick pass over the request bytes (and one
- * over the subject) finds which of all rules' floating literals occur; one trie walk per
- * distinct Offset finds which anchored prefixes are there. Only rules whose literals were all
- * found, plus rules without any, run their regex, in rule order. Rules restricted to another
+ * begins with `^` (pcre-pattern.ts); the longer of its prefix and its longest literal is the
+ * rule's trigger. One Aho–Corasick pass over the request bytes (and one over the subject)
+ * finds which floating triggers occur; one trie walk per distinct Offset finds which anchored
+ * prefixes are there. Only rules whose trigger was found, plus rules without any, run their
+ * regex, in rule order. Rules restricted to another
  * protocol are left out by a per-protocol view. Measured with 200 rules on 100 000 requests
  * (HTTP from the bench capture, SQL, DNS): 0.7-1.2 µs per call against 4-14 µs for the
  * plain rule-by-rule loop; the literal pass costs ~2 ns per request byte up to the largest
@@ -143,9 +148,6 @@ export class SignatureSet {
 
   // scratch for classify
   private readonly cand: Int32Array;
-  private readonly hits: Int32Array;
-  private readonly hit_scan: Int32Array;
-  private scan_no = 0;
 
   private matched = 0;
   private unmatched = 0;
@@ -177,7 +179,16 @@ export class SignatureSet {
       } catch {
         // a hand-made rule whose pattern is not PCRE: no prefilter for it
       }
-      for (const lit of literals) (content ? this.content_lits : this.subject_lits).add(lit, index);
+      // One trigger per rule: the anchored prefix, or the longest literal when that is longer.
+      // The regex checks everything else, so a second literal would only save regex runs on
+      // requests holding the trigger but not the other literal, while a short common one
+      // (`GET ` in `GET .*/webmail/src/`) is found in nearly every request and would cost a
+      // prefilter step for every rule holding it.
+      const floating = literals.length > 0 && (prefix === '' || literals[0]!.length > prefix.length) ? literals[0]! : '';
+      if (floating !== '') {
+        (content ? this.content_lits : this.subject_lits).add(floating, index);
+        prefix = '';
+      }
       if (prefix !== '') {
         if (content) {
           let g = this.prefix_offsets.indexOf(offset);
@@ -198,9 +209,9 @@ export class SignatureSet {
         regex: rule.regex,
         parts,
         other: rule.name + OTHER_SUFFIX,
-        literal_count: literals.length + (prefix !== '' ? 1 : 0),
-        floating: literals.length,
-        names: parts === null ? null : new Set<string>(),
+        triggered: floating !== '' || prefix !== '',
+        floating: floating !== '',
+        names: parts === null ? null : new Map<string, string>(),
         folded: 0,
       };
     });
@@ -211,8 +222,6 @@ export class SignatureSet {
     this.prefix_tries = this.prefix_index.map((ix) => ix.trie());
     this.subject_prefix_trie = this.subject_prefix_index.trie();
     this.cand = new Int32Array(Math.max(1, this.size));
-    this.hits = new Int32Array(Math.max(1, this.size));
-    this.hit_scan = new Int32Array(Math.max(1, this.size));
   }
 
   /**
@@ -256,15 +265,10 @@ export class SignatureSet {
       return null;
     }
     const n = Math.max(0, Math.min(request_len | 0, request.length, this.request_bytes_needed));
-    let scan = ++this.scan_no;
-    if (scan === 0x7fffffff) {
-      this.hit_scan.fill(0);
-      this.scan_no = scan = 1;
-    }
     let nc = 0;
     if (v.scan_content_end > 0 && n > 0) {
       const k = this.content_matcher.scanBytes(request, n < v.scan_content_end ? n : v.scan_content_end);
-      nc = this.collect(this.content_matcher.found, k, this.content_lits.rules, v, scan, nc);
+      nc = this.collect(this.content_matcher.found, k, this.content_lits.rules, v, nc);
     }
     const groups = v.prefix_groups;
     for (let g = 0; g < groups.length; g++) {
@@ -273,15 +277,15 @@ export class SignatureSet {
       if (off >= n) continue;
       const trie = this.prefix_tries[gi]!;
       const k = trie.walkBytes(request, off, n);
-      nc = this.collect(trie.found, k, this.prefix_index[gi]!.rules, v, scan, nc);
+      nc = this.collect(trie.found, k, this.prefix_index[gi]!.rules, v, nc);
     }
     if (v.scan_subject && subject.length > 0) {
       const k = this.subject_matcher.scanString(subject);
-      nc = this.collect(this.subject_matcher.found, k, this.subject_lits.rules, v, scan, nc);
+      nc = this.collect(this.subject_matcher.found, k, this.subject_lits.rules, v, nc);
     }
     if (v.subject_prefix) {
       const k = this.subject_prefix_trie.walkString(subject);
-      nc = this.collect(this.subject_prefix_trie.found, k, this.subject_prefix_index.rules, v, scan, nc);
+      nc = this.collect(this.subject_prefix_trie.found, k, this.subject_prefix_index.rules, v, nc);
     }
     const cand = this.cand;
     for (let i = 1; i < nc; i++) {
@@ -351,27 +355,24 @@ export class SignatureSet {
 
   private admit(cr: CompiledRule, name: string): string {
     const names = cr.names!;
-    if (names.has(name)) return name;
+    const known = names.get(name);
+    if (known !== undefined) return known;
     if (names.size < this.max_names) {
-      names.add(name);
+      names.set(name, name);
       return name;
     }
     cr.folded++;
     return cr.other;
   }
 
-  private collect(found: Int32Array, k: number, lit_rules: number[][], v: View, scan: number, nc: number): number {
-    const { hits, hit_scan, cand, rules } = this;
+  /** Adds the applicable rules triggered by the found literals (each rule has one trigger, found at most once). */
+  private collect(found: Int32Array, k: number, lit_rules: number[][], v: View, nc: number): number {
+    const cand = this.cand;
     for (let f = 0; f < k; f++) {
       const list = lit_rules[found[f]!]!;
       for (let x = 0; x < list.length; x++) {
         const r = list[x]!;
-        if (v.applies[r] === 0) continue;
-        if (hit_scan[r] !== scan) {
-          hit_scan[r] = scan;
-          hits[r] = 0;
-        }
-        if (++hits[r]! === rules[r]!.literal_count) cand[nc++] = r;
+        if (v.applies[r] !== 0) cand[nc++] = r;
       }
     }
     return nc;
@@ -391,8 +392,8 @@ export class SignatureSet {
       applies[r] = 1;
       count++;
       if (cr.content) content_end = Math.max(content_end, cr.end);
-      if (cr.literal_count === 0) always.push(r);
-      if (cr.floating > 0) {
+      if (!cr.triggered) always.push(r);
+      if (cr.floating) {
         if (cr.content) scan_content_end = Math.max(scan_content_end, cr.end);
         else scan_subject = true;
       }
