@@ -11,7 +11,9 @@
  *    tcptrace -n -l -r F, tshark -r F -T fields -e http.time (on the 100 000-packet
  *    prefix when the whole file would take more than --tshark-budget seconds), and the
  *    sensor's stages, each in a fresh process (bench/sensor-stage.ts): read only, read +
- *    decode, full pipeline; then the memory checks: is the pipeline's live heap flat
+ *    decode, full pipeline, with names and summaries (default names, 200 rules), and the
+ *    last two again warmed up (timed on a second pass over the file in the same process,
+ *    for information: the targets are judged cold); then the memory checks: is the pipeline's live heap flat
  *    along --memory-packets packets of the same traffic generated in memory (~270 s of
  *    traffic, well past the 120 s that closed flows linger), and what does a tracked
  *    flow cost (bench/flow-memory.ts)?
@@ -333,6 +335,8 @@ const STAGES = [
   { id: 'pipeline-records', name: 'sensor: + record objects', what: 'pipeline' },
   { id: 'pipeline-summaries', name: 'sensor: + default names + summaries', what: 'pipeline' },
   { id: 'pipeline-summaries', name: 'sensor: + 200 rules + summaries', what: 'pipeline', rules: 200 },
+  { id: 'pipeline-summaries-warm', name: 'sensor, warmed up: default names + summaries', what: 'pipeline' },
+  { id: 'pipeline-summaries-warm', name: 'sensor, warmed up: 200 rules + summaries', what: 'pipeline', rules: 200 },
 ] as const;
 
 function sensorRow(stage: (typeof STAGES)[number], file: string, packets: number, runs: number, id_suffix = '', name_suffix = ''): Row {
@@ -520,6 +524,12 @@ async function main(): Promise<void> {
       r.target = `>= ${TARGETS.pipeline_pps.toLocaleString('en-US')} pkt/s`;
       r.measured = `${fmtRatio(r.median_pps / TARGETS.pipeline_pps)} of target`;
       r.verdict = r.median_pps >= TARGETS.pipeline_pps ? 'ok' : 'MISSED';
+    }
+    // Warmed-up rows are for information: the targets are judged on the cold rows above them.
+    if (r.id === 'sensor-pipeline-summaries-warm') r.measured = `${fmtRatio(r.median_pps / TARGETS.pipeline_pps)} of ${TARGETS.pipeline_pps.toLocaleString('en-US')} pkt/s`;
+    if (r.id === 'sensor-pipeline-summaries-warm-rules') {
+      const base = rows.find((x) => x.id === 'sensor-pipeline-summaries-warm');
+      if (base?.median_pps !== undefined) r.measured = `${fmtRatio(r.median_pps / base.median_pps)} of default names`;
     }
     if (r.id === 'sensor-pipeline-summaries-rules') {
       // 200 user rules may cost at most 10% against the default names.
