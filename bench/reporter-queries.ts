@@ -16,15 +16,22 @@
  *    sketch code from seeded log-normal durations around the level (σ = 0.5, and 0.5 % of the
  *    calls 20× slower: retries and timeouts), a pool of 4 per level. Hourly and daily rows are
  *    exactly what the roll-up makes of those level-1 rows: counts, sums, min, max, the merged
- *    sketches (12 and 288 of them) and their p50/p90/p95/p99 (as collector/src/rollup.ts
- *    computes them). rollup_state says both levels are rolled up to the end of the data and
- *    nothing is deleted (the state a month after PasTmon's --age=32 roll-up would start): level 1
- *    still answers fine-grained windows.
+ *    sketches (12 and 288 of them), their p50/p90/p95/p99 and their upper percentiles (the
+ *    upper_percentiles column of migration 005), and the day blocks of 2, 4, … 64 days
+ *    (summaries_blocks, migration 005: every block holding a loaded day, with the merge of its
+ *    loaded days' daily rows, blocks reaching past the data included) — all exactly what
+ *    collector/src/rollup.ts makes of those rows: the loader takes the percentiles from the same
+ *    functions (quantiles, upperPercentiles) and the block lengths from BLOCK_DAYS, and merges
+ *    the same daily sketches. rollup_state and rollup_day_blocks say all levels are rolled up
+ *    to the end of the data and nothing is deleted (the state a month after PasTmon's --age=32
+ *    roll-up would start): level 1 still answers fine-grained windows. Change what the roll-up
+ *    stores and this loader must change with it (then load afresh: a kept database holds the
+ *    old rows).
  * 3. Starts the reporter on port 0 and times, over gRPC, --runs calls each (after 3 warm-ups):
  *    a 30-day series of one signature's p95 (auto resolution), the top 10 signatures by p95
- *    over 30 days, a compare of the first and second half of the month by p95, and for
- *    reference a 1-day series from level 1 and a top 10 by avg. Prints p50/p95 per query
- *    (target: p95 < 100 ms).
+ *    over 30 days (and by p50, p90 and p99), a compare of the first and second half of the
+ *    month by p95, and for reference a 1-day series from level 1 and a top 10 by avg. Prints
+ *    p50/p95 per query (target: p95 < 100 ms).
  */
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +40,7 @@ import pg from 'pg';
 import { createChannel, createClient } from 'nice-grpc';
 import { GroupBy, ReportService, Statistic } from '../proto/src/gen/wiretime/v1/report_pb.ts';
 import { niceService } from '../proto/src/nice-grpc.ts';
+import { BLOCK_DAYS, upperPercentiles } from '../collector/src/rollup.ts';
 import { migrate } from '../collector/src/store/migrate.ts';
 import { PgSql } from '../collector/src/store/pg-sql.ts';
 import { encodeSketchBytes, newSketch, quantiles, type Sketch } from '../sensor/src/aggregate/sketch.ts';
@@ -121,6 +129,11 @@ function metricsJson(m: Merged, level2: boolean): string {
   return JSON.stringify({ ttfr_ns: level2 ? { ...base, ...quantiles(m.sketch, { min: m.min, max: m.max }) } : base });
 }
 
+/** The upper_percentiles jsonb of a level-2 row or day block (migration 005), as collector/src/rollup.ts writes it. */
+function upperJson(m: Merged): string {
+  return JSON.stringify({ ttfr_ns: upperPercentiles(m.sketch, m.min, m.max) });
+}
+
 /** Kind (level, variant): a 5-minute sketch, and the hourly and daily rows its level rolls up to. */
 interface Kind { level: number; variant: number; l1: Merged; hourly: Merged; daily: Merged }
 
@@ -156,22 +169,21 @@ async function load(sql: PgSql, days: number, signatures: number): Promise<void>
   const size = (f: (k: Kind) => Merged) => kinds.map((k) => encodeSketchBytes(f(k).sketch).length).sort((a, b) => a - b)[kinds.length >> 1];
   progress(`${kinds.length} kinds of sketches, median bytes: 5-min ${size((k) => k.l1)}, hourly ${size((k) => k.hourly)}, daily ${size((k) => k.daily)}`);
   await sql.exec(`CREATE TABLE bench_kinds (level int, v int, count int8, metrics jsonb, sketch bytea, h_count int8, h_metrics jsonb, h_sketch bytea,
-    d_count int8, d_metrics jsonb, d_sketch bytea, PRIMARY KEY (level, v))`);
+    d_count int8, d_metrics jsonb, d_sketch bytea, h_upper jsonb, d_upper jsonb, PRIMARY KEY (level, v))`);
   for (const k of kinds) {
-    await sql.query('INSERT INTO bench_kinds VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7::jsonb, $8, $9, $10::jsonb, $11)', [
+    await sql.query('INSERT INTO bench_kinds VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7::jsonb, $8, $9, $10::jsonb, $11, $12::jsonb, $13::jsonb)', [
       k.level, k.variant,
       k.l1.count, metricsJson(k.l1, false), encodeSketchBytes(k.l1.sketch),
       k.hourly.count, metricsJson(k.hourly, true), encodeSketchBytes(k.hourly.sketch),
       k.daily.count, metricsJson(k.daily, true), encodeSketchBytes(k.daily.sketch),
+      upperJson(k.hourly), upperJson(k.daily),
     ]);
   }
   // each signature's level per day
-  const rng = new Rng(11);
-  const base = Array.from({ length: signatures }, () => DRIFT + rng.int(0, LEVELS - 1));
+  const levels = signatureLevels(days, signatures);
   await sql.exec('CREATE TABLE bench_levels (sig int, day int, level int, PRIMARY KEY (day, sig))');
   for (let d = 0; d < days; d++) {
-    const levels = base.map((b) => b + rng.int(-DRIFT, DRIFT));
-    await sql.query('INSERT INTO bench_levels SELECT g, $1, l FROM unnest($2::int[]) WITH ORDINALITY AS x (l, g)', [d, levels]);
+    await sql.query('INSERT INTO bench_levels SELECT g, $1, l FROM unnest($2::int[]) WITH ORDINALITY AS x (l, g)', [d, levels[d]]);
   }
   await sql.query(`INSERT INTO sensors (sensor_id) VALUES ('bench')`);
   await sql.query(`INSERT INTO servers (server_id, address, port, transport) SELECT i, ('10.9.' || (i / 256) || '.' || (i % 256))::inet, 80, 'tcp' FROM generate_series(1, $1::int) i`, [SERVERS]);
@@ -193,26 +205,77 @@ async function load(sql: PgSql, days: number, signatures: number): Promise<void>
     const hourly = `FROM generate_series(1, $2::int) g CROSS JOIN generate_series(0, 23) h JOIN bench_levels s ON s.day = $3 AND s.sig = g
       JOIN bench_kinds b ON b.level = s.level AND b.v = h % ${VARIANTS}`;
     await sql.query(
-      `INSERT INTO summaries_l2 (server_id, signature_id, interval_s, interval_start, count, outcomes, metrics, source_rows)
-       SELECT ${server}, g, 3600, $1::timestamptz + h * interval '1 hour', b.h_count, jsonb_build_object('ok', b.h_count), b.h_metrics, 12 ${hourly}`, p);
+      `INSERT INTO summaries_l2 (server_id, signature_id, interval_s, interval_start, count, outcomes, metrics, source_rows, upper_percentiles)
+       SELECT ${server}, g, 3600, $1::timestamptz + h * interval '1 hour', b.h_count, jsonb_build_object('ok', b.h_count), b.h_metrics, 12, b.h_upper ${hourly}`, p);
     await sql.query(
       `INSERT INTO summary_sketches_l2 (server_id, signature_id, interval_s, interval_start, metric, sketch)
        SELECT ${server}, g, 3600, $1::timestamptz + h * interval '1 hour', 'ttfr_ns', b.h_sketch ${hourly}`, p);
     const daily = `FROM generate_series(1, $2::int) g JOIN bench_levels s ON s.day = $3 AND s.sig = g JOIN bench_kinds b ON b.level = s.level AND b.v = 0`;
     await sql.query(
-      `INSERT INTO summaries_l2 (server_id, signature_id, interval_s, interval_start, count, outcomes, metrics, source_rows)
-       SELECT ${server}, g, 86400, $1::timestamptz, b.d_count, jsonb_build_object('ok', b.d_count), b.d_metrics, 24 ${daily}`, p);
+      `INSERT INTO summaries_l2 (server_id, signature_id, interval_s, interval_start, count, outcomes, metrics, source_rows, upper_percentiles)
+       SELECT ${server}, g, 86400, $1::timestamptz, b.d_count, jsonb_build_object('ok', b.d_count), b.d_metrics, 24, b.d_upper ${daily}`, p);
     await sql.query(
       `INSERT INTO summary_sketches_l2 (server_id, signature_id, interval_s, interval_start, metric, sketch)
        SELECT ${server}, g, 86400, $1::timestamptz, 'ttfr_ns', b.d_sketch ${daily}`, p);
     progress(`day ${d + 1}/${days} loaded (${signatures * 288} level-1 rows) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
+  await loadBlocks(sql, kinds, levels, start_s);
   const end = new Date(END_S * 1000).toISOString();
   await sql.query('UPDATE rollup_state SET rolled_until = $1::timestamptz, source_deleted_until = NULL', [end]);
+  // as the roll-up leaves it on a database migrated before anything was rolled up
+  await sql.query(`UPDATE rollup_day_blocks SET valid_from = '-infinity', rolled_until = $1::timestamptz`, [end]);
   await sql.exec('DROP TABLE bench_kinds');
   await sql.exec('DROP TABLE bench_levels');
   progress('VACUUM ANALYZE');
   await sql.exec('VACUUM ANALYZE');
+}
+
+/** Each signature's latency level per day (levels[day][signature − 1]), from a seeded PRNG. */
+function signatureLevels(days: number, signatures: number): number[][] {
+  const rng = new Rng(11);
+  const base = Array.from({ length: signatures }, () => DRIFT + rng.int(0, LEVELS - 1));
+  return Array.from({ length: days }, () => base.map((b) => b + rng.int(-DRIFT, DRIFT)));
+}
+
+/**
+ * The day blocks (collector/src/migrations/005_day_blocks.sql) as the roll-up writes them while
+ * it rolls the days up one by one: every block of BLOCK_DAYS days that holds a loaded day, with
+ * the merge of its loaded days' daily rows (count, sum, min, max, merged sketch and its
+ * percentiles, outcomes, source_rows = days merged), blocks reaching past the data included.
+ */
+async function loadBlocks(sql: PgSql, kinds: readonly Kind[], levels: readonly number[][], start_s: number): Promise<void> {
+  const t0 = Date.now();
+  const days = levels.length, signatures = levels[0]!.length;
+  const first_day = start_s / DAY_S, end_day = first_day + days;
+  const daily = (d: number, g: number): Merged => kinds[levels[d]![g]! * VARIANTS]!.daily;
+  let rows = 0;
+  for (const n of BLOCK_DAYS) {
+    const facts: unknown[][] = [], sketches: unknown[][] = [];
+    for (let b = Math.floor(first_day / n) * n; b < end_day; b += n) {
+      const from = Math.max(b, first_day), to = Math.min(b + n, end_day);
+      const start = new Date(b * DAY_S * 1000).toISOString();
+      for (let g = 0; g < signatures; g++) {
+        const m = mergeAll(Array.from({ length: to - from }, (_, i) => daily(from - first_day + i, g)));
+        const server = 1 + (g % SERVERS);
+        facts.push([server, g + 1, n * DAY_S, start, m.count, JSON.stringify({ ok: m.count }), metricsJson(m, true), to - from, upperJson(m)]);
+        sketches.push([server, g + 1, n * DAY_S, start, 'ttfr_ns', encodeSketchBytes(m.sketch)]);
+      }
+    }
+    for (let i = 0; i < facts.length; i += 1000) {
+      const chunk = facts.slice(i, i + 1000);
+      await sql.query(
+        `INSERT INTO summaries_blocks (server_id, signature_id, interval_s, interval_start, count, outcomes, metrics, source_rows, upper_percentiles)
+         SELECT * FROM unnest($1::int8[], $2::int8[], $3::int4[], $4::timestamptz[], $5::int8[], $6::jsonb[], $7::jsonb[], $8::int8[], $9::jsonb[])`,
+        Array.from({ length: 9 }, (_, c) => chunk.map((r) => r[c])));
+      const sk = sketches.slice(i, i + 1000);
+      await sql.query(
+        `INSERT INTO summary_sketches_blocks (server_id, signature_id, interval_s, interval_start, metric, sketch)
+         SELECT * FROM unnest($1::int8[], $2::int8[], $3::int4[], $4::timestamptz[], $5::text[], $6::bytea[])`,
+        Array.from({ length: 6 }, (_, c) => sk.map((r) => r[c])));
+    }
+    rows += facts.length;
+  }
+  progress(`day blocks: ${rows} rows of ${BLOCK_DAYS.join(', ')} days in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
 function percentile(sorted: number[], q: number): number {
@@ -270,6 +333,8 @@ export async function reporterQueriesBench(options: ReporterQueriesOptions = {})
   const queries: [string, () => Promise<unknown>][] = [
     [`series ${days} d, one signature, p95 (auto resolution)`, () => client.getSeries({ filter: { protocol: 'http', signature: 'SIG_0042' }, metric: 'ttfr_ns', statistic: Statistic.P95, window: month })],
     [`top 10 signatures by p95, ${days} d`, () => client.getTop({ groupBy: GroupBy.SIGNATURE, metric: 'ttfr_ns', statistic: Statistic.P95, window: month, limit: 10 })],
+    ...([['p50', Statistic.P50], ['p90', Statistic.P90], ['p99', Statistic.P99]] as const).map(([name, statistic]): [string, () => Promise<unknown>] =>
+      [`top 10 signatures by ${name}, ${days} d`, () => client.getTop({ groupBy: GroupBy.SIGNATURE, metric: 'ttfr_ns', statistic, window: month, limit: 10 })]),
     [`compare p95 per signature, ${Math.floor(days / 2)} d vs ${days - Math.floor(days / 2)} d`, () => client.compare({ groupBy: GroupBy.SIGNATURE, metric: 'ttfr_ns', statistic: Statistic.P95, before: { startS: month.startS, endS: half }, after: { startS: half, endS: month.endS } })],
     ['series 1 d, one signature, p95 (level 1, 5 min)', () => client.getSeries({ filter: { signature: 'SIG_0042' }, metric: 'ttfr_ns', statistic: Statistic.P95, window: { startS: BigInt(END_S - DAY_S), endS: BigInt(END_S) } })],
     [`top 10 servers by avg, ${days} d`, () => client.getTop({ groupBy: GroupBy.SERVER, metric: 'ttfr_ns', statistic: Statistic.AVG, window: month, limit: 10 })],

@@ -24,11 +24,16 @@
 // adding (and into the daily row too when its day is already rolled up), their queue entries
 // deleted in the same transaction: once each.
 //
+// Day blocks (migration 005): every contribution to a daily row (the daily roll-up, late rows) is
+// added in the same transaction to the blocks of 2, 4, … 64 days holding its day, and
+// rollup_day_blocks.rolled_until moves with the daily rolled_until; daily retention deletes the
+// blocks that hold a deleted day. So a complete block is always the merge of its daily rows.
+//
 // Deletion (delete_source) and retention keep rollup_state.source_deleted_until true for the
 // reporter: level-1 rows exist only from (3600).source_deleted_until on (but for late rows still
 // queued), hourly rows only from (86400).source_deleted_until on.
 import type { DDSketch } from '@datadog/sketches-js';
-import { decodeSketchBytes, encodeSketchBytes, newSketch, quantiles } from '../../sensor/src/aggregate/sketch.ts';
+import { decodeSketchBytes, encodeSketchBytes, newSketch, quantiles, type Quantiles } from '../../sensor/src/aggregate/sketch.ts';
 import type { Queryable, Row, Sql } from './store/sql.ts';
 
 export const HOUR_S = 3600;
@@ -353,9 +358,50 @@ function jsonNumber(x: number): string {
  * values as the metric's count, so a sketch holding another number of values gets none.
  */
 function percentilesJson(m: MetricAcc): string {
-  if (m.sketch === null || m.sketch_lost || m.count <= 0 || m.sketch.count !== m.count || !Number.isFinite(m.min) || !Number.isFinite(m.max)) return '';
-  const q = quantiles(m.sketch, { min: m.min, max: m.max });
+  if (!wholeSketch(m)) return '';
+  const q = quantiles(m.sketch!, { min: m.min, max: m.max });
   return `,"p50":${q.p50},"p90":${q.p90},"p95":${q.p95},"p99":${q.p99}`;
+}
+
+function wholeSketch(m: MetricAcc): boolean {
+  return !(m.sketch === null || m.sketch_lost || m.count <= 0 || m.sketch.count !== m.count || !Number.isFinite(m.min) || !Number.isFinite(m.max));
+}
+
+/**
+ * The "upper" percentiles of a sketch (migration 005, column upper_percentiles of level-2 rows
+ * and day blocks): for q in 0.5, 0.9, 0.95, 0.99 the value at rank k = min(n−1, ⌈q·n⌉) (0-based)
+ * instead of ⌊q·(n−1)⌋, clamped to [min, max] and rounded. Its bucket and those below hold at
+ * least k + 1 > q·n of the row's values, so over any set of rows the buckets up to the highest
+ * of their upper values hold more than q·Σn ≥ q·(N−1) values: the merged sketch's q-percentile
+ * lies at or below that bucket however many rows are merged, which lets the reporter bound a
+ * top-N by a percentile tightly (reporter/src/query-service.ts, storedPercentileBound). The
+ * percentiles' own ranks add up only for one or two rows. An upper value is about one rank above
+ * the percentile. The bench (bench/reporter-queries.ts) stores the same.
+ */
+export function upperPercentiles(s: DDSketch, min: number, max: number): Quantiles {
+  const n = s.count;
+  if (!(n > 0)) throw new Error('upperPercentiles: the sketch is empty');
+  const upper = (f: number): number => {
+    const k = Math.min(n - 1, Math.ceil(f * n));
+    // getValueAtQuantile(x) takes the first bucket whose running count exceeds x·(n−1): ask for
+    // rank k + ½, so that float rounding of k/(n−1)·(n−1) cannot land on rank k − 1
+    let v = s.getValueAtQuantile(k >= n - 1 ? 1 : (k + 0.5) / (n - 1));
+    if (v < min) v = min;
+    if (v > max) v = max;
+    return Math.round(v);
+  };
+  return { p50: upper(0.5), p90: upper(0.9), p95: upper(0.95), p99: upper(0.99) };
+}
+
+/** The upper_percentiles jsonb of a row: upperPercentiles per metric with a whole sketch. */
+function upperJson(acc: Acc): string {
+  const parts: string[] = [];
+  for (const [name, m] of acc.metrics) {
+    if (!wholeSketch(m)) continue;
+    const u = upperPercentiles(m.sketch!, m.min, m.max);
+    parts.push(`${JSON.stringify(name)}:{"p50":${u.p50},"p90":${u.p90},"p95":${u.p95},"p99":${u.p99}}`);
+  }
+  return `{${parts.join(',')}}`;
 }
 
 function metricsJson(acc: Acc): string {
@@ -396,11 +442,25 @@ function chunks<T>(list: readonly T[], size: number): T[][] {
 
 const L2_KEY_CASTS = ['int8', 'int8', 'timestamptz'] as const;
 
+/** The tables a level-2 row and its sketches go to: the level-2 tables, or the day blocks' (migration 005). */
+interface L2Tables {
+  facts: string;
+  sketches: string;
+  /** the facts table has upper_percentiles (migration 005); default true */
+  upper?: boolean;
+}
+const L2: L2Tables = { facts: 'summaries_l2', sketches: 'summary_sketches_l2' };
+/** The level-2 tables before migration 005 (no upper_percentiles) */
+const L2_V4: L2Tables = { ...L2, upper: false };
+const BLOCKS: L2Tables = { facts: 'summaries_blocks', sketches: 'summary_sketches_blocks' };
+
 /**
  * Merges accumulators into the stored rows of level `interval_s` (adding to what is there) and
  * writes them. Returns the keys (accKey) that already had a row.
  */
-async function upsertL2(tx: Queryable, interval_s: number, accs: readonly Acc[], counters: Counters, report: LevelReport): Promise<Set<string>> {
+async function upsertL2(tx: Queryable, interval_s: number, accs: readonly Acc[], counters: Counters, report: LevelReport,
+  tables: L2Tables = L2): Promise<Set<string>> {
+  const { facts, sketches } = tables;
   const existed = new Set<string>();
   if (accs.length === 0) return existed;
   const byKey = new Map(accs.map((a) => [accKey(a.server_id, a.signature_id, a.start_ms), a]));
@@ -410,13 +470,13 @@ async function upsertL2(tx: Queryable, interval_s: number, accs: readonly Acc[],
     const list = valuesList(chunk.length, L2_KEY_CASTS, 2);
     const rows = await tx.query<FactRow>(
       `SELECT server_id, signature_id, interval_start, interval_s, count, partial, outcomes, metrics, source_rows
-       FROM summaries_l2 WHERE interval_s = $1 AND (server_id, signature_id, interval_start) IN (VALUES ${list})`,
+       FROM ${facts} WHERE interval_s = $1 AND (server_id, signature_id, interval_start) IN (VALUES ${list})`,
       params,
     );
     if (rows.length === 0) continue;
     const sks = await tx.query<SketchRow>(
       `SELECT server_id, signature_id, interval_start, metric, sketch
-       FROM summary_sketches_l2 WHERE interval_s = $1 AND (server_id, signature_id, interval_start) IN (VALUES ${list})`,
+       FROM ${sketches} WHERE interval_s = $1 AND (server_id, signature_id, interval_start) IN (VALUES ${list})`,
       params,
     );
     const sketchesOf = new Map<string, Map<string, Uint8Array>>();
@@ -433,17 +493,21 @@ async function upsertL2(tx: Queryable, interval_s: number, accs: readonly Acc[],
     }
   }
 
-  for (const chunk of chunks(accs, perStatement(9))) {
+  // upper_percentiles: migration 005 (a run on an older schema writes the others only)
+  const upper = tables.upper ?? true;
+  const columns = upper ? 10 : 9;
+  for (const chunk of chunks(accs, perStatement(columns))) {
     const params: unknown[] = [];
     for (const a of chunk) {
       params.push(a.server_id, a.signature_id, interval_s, ts(a.start_ms), a.count, a.partial, outcomesJson(a), metricsJson(a), a.source_rows);
+      if (upper) params.push(upperJson(a));
     }
     await tx.query(
-      `INSERT INTO summaries_l2 (server_id, signature_id, interval_s, interval_start, count, partial, outcomes, metrics, source_rows)
-       VALUES ${valuesList(chunk.length, ['int8', 'int8', 'int4', 'timestamptz', 'int8', 'bool', 'jsonb', 'jsonb', 'int8'])}
+      `INSERT INTO ${facts} (server_id, signature_id, interval_s, interval_start, count, partial, outcomes, metrics, source_rows${upper ? ', upper_percentiles' : ''})
+       VALUES ${valuesList(chunk.length, ['int8', 'int8', 'int4', 'timestamptz', 'int8', 'bool', 'jsonb', 'jsonb', 'int8', ...(upper ? ['jsonb'] : [])])}
        ON CONFLICT (server_id, signature_id, interval_s, interval_start) DO UPDATE SET
          count = EXCLUDED.count, partial = EXCLUDED.partial, outcomes = EXCLUDED.outcomes,
-         metrics = EXCLUDED.metrics, source_rows = EXCLUDED.source_rows`,
+         metrics = EXCLUDED.metrics, source_rows = EXCLUDED.source_rows${upper ? ', upper_percentiles = EXCLUDED.upper_percentiles' : ''}`,
       params,
     );
   }
@@ -455,7 +519,7 @@ async function upsertL2(tx: Queryable, interval_s: number, accs: readonly Acc[],
     const params: unknown[] = [interval_s];
     for (const a of chunk) params.push(a.server_id, a.signature_id, ts(a.start_ms));
     await tx.query(
-      `DELETE FROM summary_sketches_l2 WHERE interval_s = $1 AND (server_id, signature_id, interval_start) IN (VALUES ${valuesList(chunk.length, L2_KEY_CASTS, 2)})`,
+      `DELETE FROM ${sketches} WHERE interval_s = $1 AND (server_id, signature_id, interval_start) IN (VALUES ${valuesList(chunk.length, L2_KEY_CASTS, 2)})`,
       params,
     );
   }
@@ -467,13 +531,82 @@ async function upsertL2(tx: Queryable, interval_s: number, accs: readonly Acc[],
   }
   for (const chunk of chunks(sketchRows, perStatement(6))) {
     await tx.query(
-      `INSERT INTO summary_sketches_l2 (server_id, signature_id, interval_s, interval_start, metric, sketch)
+      `INSERT INTO ${sketches} (server_id, signature_id, interval_s, interval_start, metric, sketch)
        VALUES ${valuesList(chunk.length, ['int8', 'int8', 'int4', 'timestamptz', 'text', 'bytea'])}
        ON CONFLICT (server_id, signature_id, interval_s, interval_start, metric) DO UPDATE SET sketch = EXCLUDED.sketch`,
       chunk.flat(),
     );
   }
   return existed;
+}
+
+// ------------------------------------------------------------------ day blocks
+
+/**
+ * Lengths of the day blocks (migration 005), in days: each block starts on a day number (days
+ * since 1970-01-01) divisible by its length, so that any whole-day window splits into a few
+ * blocks and single days (reporter/src/query-service.ts, `splitIntoBlocks`).
+ */
+export const BLOCK_DAYS: readonly number[] = [2, 4, 8, 16, 32, 64];
+
+/** rollup_day_blocks, ms (-Infinity for '-infinity'). */
+interface BlocksState {
+  /** blocks starting before this are missing or lack days */
+  valid_from: number;
+  /** every daily row before this has been added to its blocks */
+  rolled_until: number;
+}
+
+async function readBlocks(tx: Queryable): Promise<BlocksState> {
+  const rows = await tx.query<{ valid_from: Date | null; rolled_until: Date | null }>(
+    `SELECT NULLIF(valid_from, '-infinity') AS valid_from, NULLIF(rolled_until, '-infinity') AS rolled_until FROM rollup_day_blocks`,
+  );
+  if (rows.length !== 1) throw new Error(`rollup: rollup_day_blocks has ${rows.length} rows, expected 1 (migration 005)`);
+  return { valid_from: rows[0]!.valid_from?.getTime() ?? -Infinity, rolled_until: rows[0]!.rolled_until?.getTime() ?? -Infinity };
+}
+
+async function writeBlocks(tx: Queryable, st: BlocksState): Promise<void> {
+  await tx.query('UPDATE rollup_day_blocks SET valid_from = $1::timestamptz, rolled_until = $2::timestamptz, updated_at = now()',
+    [ts(st.valid_from), ts(st.rolled_until)]);
+}
+
+/** Block rows being built from days, per block length: each with the accKeys of the days it holds. */
+type BlockAccs = { interval_s: number; accs: Map<string, { acc: Acc; days: string[] }> }[];
+
+/**
+ * The blocks that daily contributions go into (the blocks starting at or after `valid_from`). Call
+ * it before upsertL2 merges the stored daily rows into `days`: the blocks take the contributions
+ * only (the stored rows are in the blocks already). `days` are left as they were.
+ */
+function blockAccs(days: readonly Acc[], valid_from: number): BlockAccs {
+  const out: BlockAccs = [];
+  for (const n of BLOCK_DAYS) {
+    const interval_s = n * DAY_S;
+    const accs = new Map<string, { acc: Acc; days: string[] }>();
+    for (const d of days) {
+      const start = floorTo(d.start_ms, interval_s);
+      if (start < valid_from) continue;
+      const key = accKey(d.server_id, d.signature_id, start);
+      let b = accs.get(key);
+      if (!b) accs.set(key, (b = { acc: newAcc(d.server_id, d.signature_id, start), days: [] }));
+      addAcc(b.acc, d);
+      b.days.push(accKey(d.server_id, d.signature_id, d.start_ms));
+    }
+    if (accs.size > 0) out.push({ interval_s, accs });
+  }
+  return out;
+}
+
+/**
+ * Merges block accumulators into the stored blocks. `days_existed`: the days (accKey) whose daily
+ * row existed before (upsertL2's answer): a block counts as source rows the daily rows it gained.
+ */
+async function upsertBlocks(tx: Queryable, blocks: BlockAccs, days_existed: ReadonlySet<string>, counters: Counters): Promise<void> {
+  const scratch: LevelReport = { source_rows_merged: 0, rows_written: 0, source_rows_deleted: 0, rolled_until: null, source_deleted_until: null };
+  for (const { interval_s, accs } of blocks) {
+    for (const b of accs.values()) b.acc.source_rows = BigInt(b.days.filter((k) => !days_existed.has(k)).length);
+    await upsertL2(tx, interval_s, [...accs.values()].map((b) => b.acc), counters, scratch, BLOCKS);
+  }
 }
 
 // ------------------------------------------------------------------ sources
@@ -555,7 +688,8 @@ async function planUnit(tx: Queryable, src: Source, from_ms: number, to_ms: numb
  * Merges every source row in [a, b) into the target level, streaming in key order `page_rows`
  * at a time so that memory holds one page and the buckets being built. Returns the rows read.
  */
-async function mergeRange(tx: Queryable, src: Source, a: number, b: number, o: Options, counters: Counters, report: LevelReport): Promise<number> {
+async function mergeRange(tx: Queryable, src: Source, a: number, b: number, o: Options, counters: Counters, report: LevelReport,
+  tables: L2Tables, blocks_from: number | null): Promise<number> {
   const cols = `${src.key.join(', ')}${src === L1 ? '' : ', interval_s'}`;
   const keyTuple = `(${src.key.join(', ')})`;
   let after: unknown[] | null = null;
@@ -563,7 +697,10 @@ async function mergeRange(tx: Queryable, src: Source, a: number, b: number, o: O
   let cur: Acc | null = null;
   let done: Acc[] = [];
   const flush = async (): Promise<void> => {
-    await upsertL2(tx, src.target_s, done, counters, report);
+    // days (from hourly rows) also go into their day blocks, from the contributions alone
+    const blocks = blocks_from === null ? null : blockAccs(done, blocks_from);
+    const existed = await upsertL2(tx, src.target_s, done, counters, report, tables);
+    if (blocks !== null) await upsertBlocks(tx, blocks, existed, counters);
     done = [];
   };
   for (;;) {
@@ -640,6 +777,9 @@ interface Run {
   o: Options;
   report: RollupReport;
   counters: Counters;
+  /** the schema has day blocks and upper_percentiles (migration 005) */
+  blocks: boolean;
+  l2: L2Tables;
 }
 
 /** Merges up to one page of queued late level-1 rows. Returns true when there may be more. */
@@ -691,13 +831,17 @@ async function lateUnit(tx: Queryable, run: Run): Promise<boolean> {
     addAcc(acc, h);
   }
   // addAcc must see the hours before upsertL2 merges the stored rows into them.
-  const existed = await upsertL2(tx, HOUR_S, hourly, run.counters, report.hourly);
+  const existed = await upsertL2(tx, HOUR_S, hourly, run.counters, report.hourly, run.l2);
   for (const h of hours.values()) {
     // a daily row counts the hourly rows it covers: one more for each hour that had none
     const d = days.get(accKey(h.server_id, h.signature_id, floorTo(h.start_ms, DAY_S)));
     if (d && !existed.has(accKey(h.server_id, h.signature_id, h.start_ms))) d.source_rows += 1n;
   }
-  await upsertL2(tx, DAY_S, [...days.values()], run.counters, report.daily);
+  // Days before the blocks' rolled_until are in their blocks: the late rows go there too.
+  const bst = run.blocks ? await readBlocks(tx) : null;
+  const blocks = bst === null ? null : blockAccs([...days.values()].filter((d) => d.start_ms < bst.rolled_until), bst.valid_from);
+  const days_existed = await upsertL2(tx, DAY_S, [...days.values()], run.counters, report.daily, run.l2);
+  if (blocks !== null) await upsertBlocks(tx, blocks, days_existed, run.counters);
   report.hourly.source_rows_merged += late.length;
   report.late_rows_merged += late.length;
 
@@ -731,8 +875,15 @@ async function forwardUnit(tx: Queryable, src: Source, run: Run): Promise<boolea
   if (!(from < cutoff)) return false;
   const plan = await planUnit(tx, src, from, cutoff, src.target_s, o.rows_per_unit);
   const b = plan?.b ?? cutoff;
+  // The daily roll-up adds each day to its blocks too. Blocks that lack days rolled up before
+  // (blocks.rolled_until behind: rollup_state was moved by hand) are not used from then on.
+  let blocks: BlocksState | null = null;
+  if (src === HOURLY && run.blocks) {
+    blocks = await readBlocks(tx);
+    if (blocks.rolled_until !== from) blocks.valid_from = Math.max(blocks.valid_from, from);
+  }
   let merged = 0;
-  if (plan) merged = await mergeRange(tx, src, plan.a, plan.b, o, run.counters, lr);
+  if (plan) merged = await mergeRange(tx, src, plan.a, plan.b, o, run.counters, lr, run.l2, blocks?.valid_from ?? null);
   // Queue entries in the range are not late any more (only if rollup_state was moved back).
   if (src === L1) await tx.query('DELETE FROM rollup_late_l1 WHERE interval_start >= $1::timestamptz AND interval_start < $2::timestamptz', [ts(from), ts(b)]);
   const next: LevelState = { rolled_until: b, deleted_until: level.deleted_until };
@@ -749,6 +900,7 @@ async function forwardUnit(tx: Queryable, src: Source, run: Run): Promise<boolea
     next.deleted_until = b;
   }
   await writeState(tx, src.target_s, next);
+  if (blocks !== null) await writeBlocks(tx, { valid_from: blocks.valid_from, rolled_until: b });
   return b < cutoff;
 }
 
@@ -854,6 +1006,13 @@ async function retainL2Unit(tx: Queryable, run: Run, interval_s: number, cut: nu
     const st = await readState(tx, false);
     if (st.daily.deleted_until < b) await writeState(tx, DAY_S, { rolled_until: st.daily.rolled_until, deleted_until: b });
   }
+  if (interval_s === DAY_S && run.blocks) {
+    // blocks holding a deleted day go with it, and no block starting before b is used again
+    await tx.query('DELETE FROM summary_sketches_blocks WHERE interval_start < $1::timestamptz', [ts(b)]);
+    await tx.query('DELETE FROM summaries_blocks WHERE interval_start < $1::timestamptz', [ts(b)]);
+    const bst = await readBlocks(tx);
+    if (bst.valid_from < b) await writeBlocks(tx, { valid_from: b, rolled_until: bst.rolled_until });
+  }
   return b < cut;
 }
 
@@ -878,7 +1037,9 @@ export async function runRollup(sql: Sql, options: RollupOptions): Promise<Rollu
     retention: { l1_days_dropped: [], l1_default_rows_deleted: 0, l1_days_deferred: 0, hourly_rows_deleted: 0, daily_rows_deleted: 0 },
     sketches_undecodable: 0, elapsed_ms: 0,
   };
-  const run: Run = { o, report, counters: report };
+  const has = await sql.query<{ ok: boolean }>(`SELECT to_regclass('rollup_day_blocks') IS NOT NULL AS ok`);
+  const v5 = has[0]?.ok === true;
+  const run: Run = { o, report, counters: report, blocks: v5, l2: v5 ? L2 : L2_V4 };
 
   /** One unit of work in one transaction, after the roll-up lock. */
   const unit = async <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> => {

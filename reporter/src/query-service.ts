@@ -12,7 +12,15 @@
 // an older level is answered at that level's resolution or coarser. Where a coarse answer is
 // asked for anyway (a series with 1-day buckets, a top-N over whole days), rows already merged
 // into a coarser level (before its rolled_until) are read from there: the same numbers from far
-// fewer rows.
+// fewer rows. Top-N and compare read the whole days of a window from day blocks where they can
+// (splitIntoBlocks; collector/src/migrations/005_day_blocks.sql): daily rows pre-merged over 2,
+// 4, … 64 days, a 30-day window in about 5 rows per group instead of 30.
+//
+// A top-N by a percentile merges the sketches of as few groups as it can: groups are read in
+// order of an upper bound of their answer (storedPercentileBound: from the rows' stored upper
+// percentiles, whose ranks add up over any number of rows), and reading stops once the N-th best
+// answer found beats every bound left. The answers are those of the merged sketches, as without
+// the bounds.
 import { create } from '@bufbuild/protobuf';
 import { ServerError, Status } from 'nice-grpc';
 import type { MessageInitShape } from '@bufbuild/protobuf';
@@ -27,6 +35,7 @@ import {
 } from '../../proto/src/gen/wiretime/v1/report_pb.ts';
 import { CONNECTION_METRICS, TRANSACTION_METRICS } from '../../sensor/src/aggregate/metrics.ts';
 import { RELATIVE_ACCURACY, SKETCH_GAMMA, SketchMerger } from '../../sensor/src/aggregate/sketch.ts';
+import { BLOCK_DAYS } from '../../collector/src/rollup.ts';
 import type { Queryable } from '../../collector/src/store/sql.ts';
 import {
   isAddressOrNetwork, type AggregateRow, type Grouping, type Level, type LevelState, type PercentileKey, type ReportStore, type StoreFilter,
@@ -67,8 +76,17 @@ const DAY_S = 86_400;
 /** 2000-01-01 and 2100-01-01, as the collector accepts */
 const MIN_TIME_S = 946_684_800;
 const MAX_TIME_S = 4_102_444_800;
-/** groups whose sketches are read at once while looking for the top N by a percentile */
-const SKETCH_BATCH = 200;
+/**
+ * Groups whose sketches are read at once while looking for the top N by a percentile: first the
+ * N with the highest bounds and this many more, then three times as many each time, up to the
+ * most (one or two statements when the bounds are tight, few wasted reads when they are not).
+ */
+const SKETCH_BATCH_FIRST = 20;
+const SKETCH_BATCH_MAX = 500;
+/** The highest percentile whose top-N bounds groups from their upper percentiles alone (see getTop). */
+const LEAN_MAX_LEVEL = 0.95;
+/** The day blocks' lengths in days, as the roll-up writes them, longest first. */
+const BLOCKS_LONGEST_FIRST = [...BLOCK_DAYS].sort((a, b) => b - a);
 
 const PERCENTILE: Partial<Record<Statistic, number>> = {
   [Statistic.P50]: 0.5, [Statistic.P90]: 0.9, [Statistic.P95]: 0.95, [Statistic.P99]: 0.99,
@@ -78,6 +96,8 @@ const PERCENTILE: Partial<Record<Statistic, number>> = {
 const STORED_PERCENTILES: readonly PercentileKey[] = [
   { key: 'p50', q: 0.5 }, { key: 'p90', q: 0.9 }, { key: 'p95', q: 0.95 }, { key: 'p99', q: 0.99 },
 ];
+/** Their upper variants (migration 005, upper_percentiles), whose ranks add up over any rows. */
+const UPPER_PERCENTILES: readonly PercentileKey[] = STORED_PERCENTILES.map((k) => ({ ...k, upper: true }));
 
 const STATISTIC_NAMES = 'STATISTIC_COUNT, STATISTIC_AVG, STATISTIC_MIN, STATISTIC_MAX, STATISTIC_P50, STATISTIC_P90, STATISTIC_P95, STATISTIC_P99';
 
@@ -95,9 +115,10 @@ interface Accum {
   sketch: SketchMerger | null;
   /**
    * The rows' stored percentiles at and above the asked one (as `aggregate` was asked), combined
-   * over the segments; null when some row lacks them or none were asked for.
+   * over the segments, null for a key some row lacks; null when none were asked for (or level-1
+   * rows are among them).
    */
-  stored: StoredPercentiles[] | null;
+  stored: (StoredPercentiles | null)[] | null;
 }
 
 function invalid(message: string): never {
@@ -139,6 +160,39 @@ export function planSegments(start_s: number, end_s: number, st: LevelState, all
   return out;
 }
 
+/**
+ * The segments with each daily segment split into complete day blocks (LevelState.blocks) and
+ * single days: from its start, the longest block that starts there (blocks start on a day
+ * number divisible by their length in days), lies within the segment and is complete, else one
+ * day. Runs of single days stay one daily segment. A block holds exactly its days' daily rows
+ * (the roll-up writes both in one transaction), so the answers do not change, only the rows read:
+ * a 30-day window reads about 4 to 8 rows per key instead of 30.
+ */
+export function splitIntoBlocks(segments: readonly Segment[], st: LevelState): Segment[] {
+  const b = st.blocks;
+  if (!b) return [...segments];
+  const out: Segment[] = [];
+  for (const seg of segments) {
+    if (seg.level !== DAY_S) {
+      out.push(seg);
+      continue;
+    }
+    let t = seg.start_s;
+    while (t < seg.end_s) {
+      const n = BLOCKS_LONGEST_FIRST.find((d) => {
+        const len = d * DAY_S;
+        return t % len === 0 && t + len <= seg.end_s && t >= b.valid_from_s && t + len <= b.rolled_until_s;
+      });
+      const len = n === undefined ? DAY_S : n * DAY_S;
+      const last = out[out.length - 1];
+      if (n === undefined && last !== undefined && last.level === DAY_S && last.end_s === t) last.end_s = t + len;
+      else out.push({ level: n === undefined ? DAY_S : len, start_s: t, end_s: t + len });
+      t += len;
+    }
+  }
+  return out;
+}
+
 /** The coarsest level a window starting at start_s must read (its finest possible resolution). */
 function floorResolution(start_s: number, st: LevelState): number {
   if (start_s < (st.daily_source_deleted_until_s ?? -Infinity)) return DAY_S;
@@ -155,9 +209,10 @@ function widenToLevels(start_s: number, end_s: number, st: LevelState): { start_
   return { start_s: start, end_s: end };
 }
 
+/** The levels read, as levels_s reports them: day blocks are daily rows (pre-merged). */
 function levelsOf(segments: Segment[], level1_interval_s: number): number[] {
   const out = new Set<number>();
-  for (const s of segments) out.add(s.level === 0 ? level1_interval_s : s.level);
+  for (const s of segments) out.add(s.level === 0 ? level1_interval_s : Math.min(s.level, DAY_S));
   return [...out].sort((a, b) => a - b);
 }
 
@@ -277,25 +332,30 @@ export function percentileBound(a: { count: bigint; sum: number; min: number; ma
 
 /**
  * An upper bound of the percentile at level q that `statisticValue` can answer for a group, from
- * its rows' stored percentiles (`stored[j]` at level `keys[j]`, each ≥ q); Infinity when they
- * cannot give one.
+ * its rows' stored percentiles (`stored[j]` at level `keys[j]`, each ≥ q; null where some row
+ * lacks it); Infinity when they cannot give one.
  *
  * A row's stored value at level q' comes from its sketch's bucket k_r, the first whose running
  * count exceeds the rank q'·(n_r−1), so that bucket and the ones below hold at least
  * ⌊q'·(n_r−1)⌋ + 1 of the row's values. With K the largest k_r, the buckets up to K of the merged
  * sketch hold at least `rank_sum` values; when that exceeds the group's rank q·(N−1), the merged
  * answer's bucket is at most K. (Comparing ranks matters: three rows of {1, 100} each have p95 1,
- * their union has p95 100.) Bucket K's representative is below γ × the stored value of the row
- * that has it (clamping to the row's max keeps the value within bucket K or one below); +2 covers
- * the rounding of both values.
+ * their union has p95 100.) An upper key (migration 005) comes from rank min(n_r−1, ⌈q'·n_r⌉):
+ * its buckets hold more than q'·n_r ≥ q·n_r of the row's values, so over all rows more than
+ * q·N > q·(N−1), with no rank to compare. Bucket K's representative is below γ × the stored value
+ * of the row that has it (clamping to the row's max keeps the value within bucket K or one below);
+ * +2 covers the rounding of both values.
  */
-export function storedPercentileBound(stored: readonly StoredPercentiles[] | null, keys: readonly PercentileKey[], q: number, count: bigint): number {
+export function storedPercentileBound(stored: readonly (StoredPercentiles | null)[] | null, keys: readonly PercentileKey[], q: number, count: bigint): number {
   if (stored === null) return Infinity;
   const rank = q * (Number(count) - 1);
+  let best = Infinity;
   for (let j = 0; j < stored.length; j++) {
-    if (keys[j]!.q >= q && stored[j]!.rank_sum > rank) return stored[j]!.max * SKETCH_GAMMA * (1 + 1e-9) + 2;
+    const s = stored[j];
+    if (s === null || s === undefined || keys[j]!.q < q) continue;
+    if (keys[j]!.upper === true || s.rank_sum > rank) best = Math.min(best, s.max * SKETCH_GAMMA * (1 + 1e-9) + 2);
   }
-  return Infinity;
+  return best;
 }
 
 function relativeError(stat: Statistic): number {
@@ -312,6 +372,12 @@ export function significantChange(before: number, after: number, relative_error:
   return hi / (1 + relative_error) > lo / (1 - relative_error);
 }
 
+/** Segments grouped into statements: level 1 in one, level 2 and day blocks in another. */
+function statements(segments: readonly Segment[]): Segment[][] {
+  const l1 = segments.filter((s) => s.level === 0), l2 = segments.filter((s) => s.level !== 0);
+  return [l2, l1].filter((x) => x.length > 0);
+}
+
 function addRow(groups: Map<bigint, Accum>, r: AggregateRow): void {
   const a = groups.get(r.key);
   if (a === undefined) {
@@ -323,7 +389,10 @@ function addRow(groups: Map<bigint, Accum>, r: AggregateRow): void {
   }
   const s = r.stored_percentiles ?? null;
   a.stored = a.stored === null || s === null ? null
-    : a.stored.map((x, j) => ({ max: Math.max(x.max, s[j]!.max), rank_sum: x.rank_sum + s[j]!.rank_sum }));
+    : a.stored.map((x, j) => {
+      const y = s[j] ?? null;
+      return x === null || y === null ? null : { max: Math.max(x.max, y.max), rank_sum: x.rank_sum + y.rank_sum };
+    });
   a.transactions += r.transactions;
   a.count += r.count ?? 0n;
   a.sum += r.sum ?? 0;
@@ -515,37 +584,55 @@ export class QueryService {
     return this.store.read(async (q) => {
       const st = await this.store.levelState(q);
       const window = widenToLevels(asked.start_s, asked.end_s, st);
-      const segments = planSegments(window.start_s, window.end_s, st, { hour: true, day: true });
+      const segments = splitIntoBlocks(planSegments(window.start_s, window.end_s, st, { hour: true, day: true }), st);
       const level = PERCENTILE[req.statistic];
-      // The statistic's own stored percentile bounds best, but its ranks add up only for groups of
-      // one or two rows (see storedPercentileBound); the next one up covers many rows. Each key
-      // costs a jsonb read per row (~16 ms on 30 000 rows): the own one only when it can serve.
+      // The statistic's own upper percentile (migration 005) bounds over any number of rows. Rows
+      // rolled up before it lack one: for them, the statistic's own stored percentile, whose ranks
+      // add up only for groups of one or two rows (see storedPercentileBound), or the next one up,
+      // which covers many rows. Each key costs a jsonb read per row (~16 ms on 30 000 rows): the
+      // own one only when it can serve, these only where such rows may be (hourly rows, days before
+      // the blocks' valid_from: the roll-up wrote the days from there on after migration 005).
       const rows_per_group = segments.reduce((n, s) => n + (s.level === 0 ? Infinity : Math.ceil((s.end_s - s.start_s) / s.level)), 0);
       const above = level === undefined ? [] : STORED_PERCENTILES.filter((k) => k.q >= level);
-      const keys = rows_per_group <= 2 || above.length === 1 ? above.slice(0, 2) : above.slice(1, 2);
-      const { groups, level1_interval_s } = await this.aggregateGroups(q, segments, req.metric, filter, by, signal, keys);
-      const eligible = [...groups.values()].filter((a) => a.count >= min_count);
+      const upper = level === undefined || !st.blocks ? [] : UPPER_PERCENTILES.filter((k) => k.q === level);
+      const older = !st.blocks || segments.some((s) => s.level === HOUR_S || (s.level === DAY_S && s.start_s < st.blocks!.valid_from_s));
+      const keys = [...upper, ...(!older ? [] : rows_per_group <= 2 || above.length === 1 ? above.slice(0, 2) : above.slice(1, 2))];
       const ordered = (rows: { a: Accum; value: number }[]) =>
         rows.sort((x, y) => y.value - x.value || (keyName(x.a.row) < keyName(y.a.row) ? -1 : keyName(x.a.row) > keyName(y.a.row) ? 1 : 0));
       let best: { a: Accum; value: number }[];
-      if (level === undefined) {
-        best = ordered(eligible.map((a) => ({ a, value: statisticValue(req.statistic, a)! }))).slice(0, limit);
+      let groups: Map<bigint, Accum>, level1_interval_s = 0, total_groups: number;
+      if (level !== undefined && level <= LEAN_MAX_LEVEL && keys.length === 1 && keys[0]!.upper === true && segments.every((s) => s.level !== 0)) {
+        // Every row carries the upper percentile (the days after migration 005, blocks): first
+        // only each group's count and bound (two jsonb reads per row instead of five or more),
+        // then the whole aggregate of the groups whose sketches are read. This leaves out the
+        // bound from count/sum/min/max (percentileBound), which p99 needs where rows hold few
+        // values (rank ⌈0.99·n⌉ is then a row's max): p99 takes the whole aggregate.
+        const bounds = await this.store.upperBounds(q, segments, req.metric, filter, by, keys[0]!);
+        const candidates = bounds.filter((r) => r.count >= min_count).map((r) => ({
+          key: r.key,
+          bound: r.upper_max === null || r.upper_rows !== r.rows_with_values ? Infinity
+            : storedPercentileBound([{ max: r.upper_max, rank_sum: 0 }], keys, level, r.count),
+        }));
+        groups = new Map();
+        total_groups = candidates.length;
+        best = await this.topByBound(candidates, limit, req.statistic, ordered, async (batch) => {
+          const { groups: read } = await this.aggregateGroups(q, segments, req.metric, filter, by, signal, [], batch);
+          for (const [k, a] of read) groups.set(k, a);
+          await this.readSketches(q, segments, req.metric, filter, by, groups, batch, signal);
+          return batch.map((k) => groups.get(k));
+        });
       } else {
-        // Read sketches in order of an upper bound of each group's answer, and stop once the N-th
-        // best answer found beats every bound still unread.
-        const bound = new Map(eligible.map((a) => [a, Math.min(percentileBound(a, level), storedPercentileBound(a.stored, keys, level, a.count))]));
-        eligible.sort((x, y) => bound.get(y)! - bound.get(x)!);
-        best = [];
-        for (let i = 0; i < eligible.length; i += SKETCH_BATCH) {
-          const nth = best.length >= limit ? best[limit - 1]!.value : -Infinity;
-          if (bound.get(eligible[i]!)! < nth) break;
-          const batch = eligible.slice(i, i + SKETCH_BATCH);
-          await this.readSketches(q, segments, req.metric, filter, by, groups, batch.map((a) => a.row.key), signal);
-          for (const a of batch) {
-            const value = statisticValue(req.statistic, a);
-            if (value !== null) best.push({ a, value });
-          }
-          best = ordered(best).slice(0, limit);
+        ({ groups, level1_interval_s } = await this.aggregateGroups(q, segments, req.metric, filter, by, signal, keys));
+        const eligible = [...groups.values()].filter((a) => a.count >= min_count);
+        total_groups = eligible.length;
+        if (level === undefined) {
+          best = ordered(eligible.map((a) => ({ a, value: statisticValue(req.statistic, a)! }))).slice(0, limit);
+        } else {
+          const candidates = eligible.map((a) => ({ key: a.row.key, bound: Math.min(percentileBound(a, level), storedPercentileBound(a.stored, keys, level, a.count)) }));
+          best = await this.topByBound(candidates, limit, req.statistic, ordered, async (batch) => {
+            await this.readSketches(q, segments, req.metric, filter, by, groups, batch, signal);
+            return batch.map((k) => groups.get(k));
+          });
         }
       }
       return create(GetTopResponseSchema, {
@@ -553,7 +640,7 @@ export class QueryService {
         rows: best.map(({ a, value }): MessageInitShape<typeof TopRowSchema> => ({
           key: groupKey(by.by, a.row), value, count: a.count, transactions: a.transactions,
         })),
-        totalGroups: BigInt(eligible.length),
+        totalGroups: BigInt(total_groups),
         levelsS: levelsOf(segments, level1_interval_s || DEFAULT_LEVEL1_INTERVAL_S),
         relativeError: relativeError(req.statistic),
       });
@@ -577,7 +664,7 @@ export class QueryService {
     const side = (asked: { start_s: number; end_s: number }) => this.store.read(async (q) => {
       const st = await this.store.levelState(q);
       const window = widenToLevels(asked.start_s, asked.end_s, st);
-      const segments = planSegments(window.start_s, window.end_s, st, { hour: true, day: true });
+      const segments = splitIntoBlocks(planSegments(window.start_s, window.end_s, st, { hour: true, day: true }), st);
       const { groups } = await this.aggregateGroups(q, segments, req.metric, filter, by, signal);
       for (const [k, a] of groups) if (a.count < min_count) groups.delete(k);
       if (pct && groups.size > 0) await this.readSketches(q, segments, req.metric, filter, by, groups, [...groups.keys()], signal);
@@ -612,6 +699,31 @@ export class QueryService {
     });
   }
 
+  /**
+   * The top `limit` groups by a percentile: reads groups (`read`: their sketches merged, in the
+   * order of `keys`) in order of an upper bound of their answer, and stops once the N-th best
+   * answer found beats every bound still unread.
+   */
+  private async topByBound(candidates: { key: bigint; bound: number }[], limit: number, statistic: Statistic,
+    ordered: (rows: { a: Accum; value: number }[]) => { a: Accum; value: number }[],
+    read: (keys: bigint[]) => Promise<(Accum | undefined)[]>): Promise<{ a: Accum; value: number }[]> {
+    candidates.sort((x, y) => y.bound - x.bound);
+    let best: { a: Accum; value: number }[] = [];
+    let size = limit + SKETCH_BATCH_FIRST;
+    for (let i = 0; i < candidates.length; i += size, size = Math.min(3 * size, SKETCH_BATCH_MAX)) {
+      const nth = best.length >= limit ? best[limit - 1]!.value : -Infinity;
+      if (candidates[i]!.bound < nth) break;
+      // only the groups whose bound reaches the N-th answer found so far
+      const batch = candidates.slice(i, i + size).filter((c) => c.bound >= nth);
+      for (const a of await read(batch.map((c) => c.key))) {
+        const value = a === undefined ? null : statisticValue(statistic, a);
+        if (value !== null) best.push({ a: a!, value });
+      }
+      best = ordered(best).slice(0, limit);
+    }
+    return best;
+  }
+
   /** The auto resolution: the finest bucket the levels allow that keeps the series within max_points. */
   private autoResolution(window: { start_s: number; end_s: number }, floor: number, max_points: number): number {
     for (const r of RESOLUTIONS_S) {
@@ -622,14 +734,14 @@ export class QueryService {
   }
 
   private async aggregateGroups(q: Queryable, segments: Segment[], metric: string, filter: StoreFilter, by: Grouping, signal?: AbortSignal,
-    percentiles: readonly PercentileKey[] = []): Promise<{ groups: Map<bigint, Accum>; level1_interval_s: number }> {
+    percentiles: readonly PercentileKey[] = [], keys?: readonly bigint[]): Promise<{ groups: Map<bigint, Accum>; level1_interval_s: number }> {
     const groups = new Map<bigint, Accum>();
     let level1_interval_s = 0;
-    for (const seg of segments) {
+    for (const spans of statements(segments)) {
       this.checkAborted(signal);
-      for (const r of await this.store.aggregate(q, seg.level, seg.start_s, seg.end_s, metric, filter, by, percentiles)) {
+      for (const r of await this.store.aggregateSpans(q, spans, metric, filter, by, percentiles, keys)) {
         addRow(groups, r);
-        if (seg.level === 0 && r.max_interval_s > level1_interval_s) level1_interval_s = r.max_interval_s;
+        if (spans[0]!.level === 0 && r.max_interval_s > level1_interval_s) level1_interval_s = r.max_interval_s;
       }
     }
     return { groups, level1_interval_s };
@@ -637,9 +749,9 @@ export class QueryService {
 
   private async readSketches(q: Queryable, segments: Segment[], metric: string, filter: StoreFilter, by: Grouping,
     groups: Map<bigint, Accum>, keys: bigint[] | undefined, signal?: AbortSignal): Promise<void> {
-    for (const seg of segments) {
+    for (const spans of statements(segments)) {
       this.checkAborted(signal);
-      for (const r of await this.store.sketches(q, seg.level, seg.start_s, seg.end_s, metric, filter, by, keys)) addSketch(groups.get(r.key), r.sketch);
+      for (const r of await this.store.sketchesSpans(q, spans, metric, filter, by, keys)) addSketch(groups.get(r.key), r.sketch);
     }
   }
 

@@ -6,7 +6,9 @@
  * from count/sum/min/max loose), so the bound from the rows' stored percentiles must prune. The
  * answers are compared with the full ranking (every sketch read), with the same question on the
  * same rows without stored percentiles (the bound before them), and with the p95 of the sorted raw
- * durations; sketch reads are counted as rows returned from summary_sketches_l2.
+ * durations; sketch reads are counted as rows returned from summary_sketches_l2 and
+ * summary_sketches_blocks (day blocks, migration 005: the 3-day window is day 20395 and the 2-day
+ * block 20396–20397, two rows per group).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -83,12 +85,12 @@ async function load(sql: Sql): Promise<void> {
   assert.equal(report.daily.rolled_until, new Date((D + 40 * DAY) * 1000 - 2 * DAY * 1000).toISOString().slice(0, 10) + 'T00:00:00.000Z');
 }
 
-/** The Sql with the rows each statement reading summary_sketches_l2 returns added to `reads.rows`. */
+/** The Sql with the rows each statement reading summary_sketches_l2 or _blocks returns added to `reads.rows`. */
 function countingSketchReads(sql: Sql, reads: { rows: number }): Sql {
   const wrap = (q: Queryable): Queryable => ({
     async query<R extends Row = Row>(text: string, params: readonly unknown[] = []) {
       const rows = await q.query<R>(text, params);
-      if (text.includes('summary_sketches_l2')) reads.rows += rows.length;
+      if (/summary_sketches_(l2|blocks)/.test(text)) reads.rows += rows.length;
       return rows;
     },
     exec: (text: string) => q.exec(text),
@@ -121,7 +123,7 @@ for (const makeEngine of ENGINES) {
       for (const statistic of [Statistic.P50, Statistic.P90, Statistic.P95, Statistic.P99]) {
         const full = await top(statistic, raw.size);
         assert.equal(full.rows.length, raw.size);
-        assert.equal(full.sketches_read, raw.size * DAYS, 'the full ranking reads every daily sketch');
+        assert.equal(full.sketches_read, raw.size * 2, 'the full ranking reads every sketch: one day and one 2-day block per group');
         const five = await top(statistic, 5);
         assert.deepEqual(five.rows, full.rows.slice(0, 5), `statistic ${Statistic[statistic]}`);
       }
@@ -148,18 +150,36 @@ for (const makeEngine of ENGINES) {
       }
     });
 
-    test('by p95: the same rows and values as without stored percentiles, from fewer sketches', async (t) => {
-      const bounded = await top(Statistic.P95, 5);
-      const all = raw.size * DAYS;
-      assert.ok(bounded.sketches_read < all / 2, `read ${bounded.sketches_read} of ${all} sketches`);
-      // The same rows without their stored percentiles: the reporter falls back to the bound from
-      // count/sum/min/max, which the outliers make loose.
-      await sql.query(`UPDATE summaries_l2 SET metrics = jsonb_set(metrics, '{ttfr_ns}', (metrics -> 'ttfr_ns') - $1::text[])`, ['{p50,p90,p95,p99}']);
-      const unbounded = await top(Statistic.P95, 5);
-      assert.deepEqual(bounded.rows, unbounded.rows);
-      t.diagnostic(`sketches read for the top 5 by p95: ${bounded.sketches_read} with stored percentiles, ${unbounded.sketches_read} without, of ${all}`);
-      assert.ok(bounded.sketches_read < unbounded.sketches_read,
-        `stored percentiles: ${bounded.sketches_read} sketches read; count/sum/min/max only: ${unbounded.sketches_read}`);
+    test('the same rows and values from the upper percentiles, from the percentiles alone and without either; fewest sketches read with the upper ones', async (t) => {
+      const all = raw.size * 2;
+      const stats = [Statistic.P50, Statistic.P95, Statistic.P99];
+      const ask = async () => {
+        const out = [];
+        for (const s of stats) out.push(await top(s, 5));
+        return out;
+      };
+      const upper = await ask();
+      for (const b of upper) assert.ok(b.sketches_read < all / 2, `read ${b.sketches_read} of ${all} sketches`);
+      // As if these days were rolled up before migration 005 (which starts the blocks where the
+      // daily roll-up stands): no upper percentiles, no blocks. The rows' own percentiles bound,
+      // which add up only for one or two rows, or the next one up.
+      for (const table of ['summaries_l2', 'summaries_blocks']) await sql.query(`UPDATE ${table} SET upper_percentiles = '{}'`);
+      await sql.query('UPDATE rollup_day_blocks SET valid_from = rolled_until');
+      const lower = await ask();
+      // Without any stored percentiles: the bound from count/sum/min/max, which the outliers make loose.
+      for (const table of ['summaries_l2', 'summaries_blocks']) {
+        await sql.query(`UPDATE ${table} SET metrics = jsonb_set(metrics, '{ttfr_ns}', (metrics -> 'ttfr_ns') - $1::text[])`, ['{p50,p90,p95,p99}']);
+      }
+      const unbounded = await ask();
+      stats.forEach((s, i) => {
+        assert.deepEqual(upper[i]!.rows, lower[i]!.rows, Statistic[s]);
+        assert.deepEqual(upper[i]!.rows, unbounded[i]!.rows, Statistic[s]);
+        t.diagnostic(`sketches read for the top 5 by ${Statistic[s]}: ${upper[i]!.sketches_read} with upper percentiles, ${lower[i]!.sketches_read} with percentiles, ` +
+          `${unbounded[i]!.sketches_read} with neither, of ${all} (${raw.size * DAYS} without blocks)`);
+        assert.ok(upper[i]!.sketches_read <= lower[i]!.sketches_read, `${Statistic[s]}: upper ${upper[i]!.sketches_read}, percentiles ${lower[i]!.sketches_read}`);
+      });
+      assert.ok(upper[1]!.sketches_read < lower[1]!.sketches_read, `P95: upper ${upper[1]!.sketches_read}, percentiles ${lower[1]!.sketches_read}`);
+      assert.ok(lower[1]!.sketches_read < unbounded[1]!.sketches_read, `P95: percentiles ${lower[1]!.sketches_read}, neither ${unbounded[1]!.sketches_read}`);
     });
   });
 }

@@ -13,8 +13,15 @@ import { PgSql } from '../../../collector/src/store/pg-sql.ts';
 import { PgliteSql } from '../../../collector/src/store/pglite-sql.ts';
 import type { Queryable, Sql } from '../../../collector/src/store/sql.ts';
 
-/** Interval lengths of the stored levels: 0 stands for level 1 (summaries_l1, as the sensors sent it). */
-export type Level = 0 | 3600 | 86_400;
+/**
+ * Interval lengths of the stored rows: 0 stands for level 1 (summaries_l1, as the sensors sent
+ * it), 3600 and 86 400 for level 2 (summaries_l2), and whole multiples of 2 days for the day
+ * blocks (summaries_blocks, migration 005: daily rows pre-merged over 2, 4, … 64 days).
+ */
+export type Level = number;
+
+/** One stretch of a window and the rows it is read from: those of `level` starting in [start_s, end_s). */
+export interface Span { level: Level; start_s: number; end_s: number }
 
 /** What a query selects; unset fields match everything. Values are checked by `checkFilter`. */
 export interface StoreFilter {
@@ -50,17 +57,24 @@ export type AggregateRow = {
   transport: string;
   /**
    * Per percentile key asked for (`aggregate`'s `percentiles`, in that order), what the rows'
-   * stored percentiles say; null when some row with values lacks the key (level-1 rows always).
+   * stored percentiles say, null for a key some row with values lacks; null for level-1 rows
+   * (which carry none).
    */
-  stored_percentiles?: StoredPercentiles[] | null;
+  stored_percentiles?: (StoredPercentiles | null)[] | null;
 };
 
-/** A percentile key level-2 rows carry in `metrics -> metric` (collector/src/rollup.ts, docs/sql.md). */
+/**
+ * A percentile key level-2 rows (and day blocks) carry in `metrics -> metric` (collector/src/rollup.ts,
+ * docs/sql.md), or with `upper` in `upper_percentiles -> metric` (migration 005: the value at rank
+ * min(n−1, ⌈q·n⌉), collector/src/rollup.ts upperPercentiles).
+ */
 export interface PercentileKey {
   /** 'p50', 'p90', 'p95' or 'p99' */
   key: 'p50' | 'p90' | 'p95' | 'p99';
   /** its level: 0.5, 0.9, 0.95, 0.99 */
   q: number;
+  /** read from upper_percentiles */
+  upper?: boolean;
 }
 
 /** One group's rows' stored values of a percentile key (when every row with values carries it). */
@@ -84,6 +98,11 @@ export interface LevelState {
   hourly_rolled_until_s: number | null;
   /** every hourly row before this has been merged into daily rows; null: none */
   daily_rolled_until_s: number | null;
+  /**
+   * Where day blocks are complete (rollup_day_blocks): a block [s, s + length) holds all its daily
+   * rows when valid_from_s <= s and s + length <= rolled_until_s; null: no blocks (schema before 5).
+   */
+  blocks?: { valid_from_s: number; rolled_until_s: number } | null;
 }
 
 export interface ReportStoreOptions {
@@ -115,11 +134,28 @@ export type SignatureRow = { protocol: string; signature: string; first_seen_s: 
 /** The lowest schema version the reporter reads (003 added the level-2 tables and rollup_state). */
 export const MIN_SCHEMA_VERSION = 3;
 
-const TABLES: Record<Level, { facts: string; sketches: string }> = {
-  0: { facts: 'summaries_l1', sketches: 'summary_sketches' },
-  3600: { facts: 'summaries_l2', sketches: 'summary_sketches_l2' },
-  86_400: { facts: 'summaries_l2', sketches: 'summary_sketches_l2' },
-};
+const DAY_S = 86_400;
+
+function tablesOf(level: Level): { facts: string; sketches: string } {
+  if (level === 0) return { facts: 'summaries_l1', sketches: 'summary_sketches' };
+  if (level === 3600 || level === DAY_S) return { facts: 'summaries_l2', sketches: 'summary_sketches_l2' };
+  if (level > DAY_S && level % DAY_S === 0) return { facts: 'summaries_blocks', sketches: 'summary_sketches_blocks' };
+  throw new Error(`no stored rows of ${level} s`);
+}
+
+/** The spans by table, in the order first seen; level 1 never shares a statement with level 2. */
+function byTable(spans: readonly Span[]): { facts: string; sketches: string; spans: Span[] }[] {
+  if (spans.length === 0) throw new Error('no spans to read');
+  if (spans.some((x) => x.level === 0) && spans.some((x) => x.level !== 0)) throw new Error('level 1 and level 2 are read apart');
+  const out: { facts: string; sketches: string; spans: Span[] }[] = [];
+  for (const x of spans) {
+    const t = tablesOf(x.level);
+    const g = out.find((o) => o.facts === t.facts);
+    if (g) g.spans.push(x);
+    else out.push({ ...t, spans: [x] });
+  }
+  return out;
+}
 
 /** Collects bound parameters and hands out their placeholders. */
 class Params {
@@ -150,6 +186,8 @@ function isoFromSeconds(s: number): string {
 export class ReportStore {
   private readonly role: string | null;
   private readonly timeout_ms: number;
+  /** rollup_day_blocks was seen (once there, it stays: migrations only add) */
+  private has_blocks = false;
 
   constructor(readonly sql: Sql, options: ReportStoreOptions = {}, private readonly owned = false) {
     this.role = options.role ?? null;
@@ -207,18 +245,28 @@ export class ReportStore {
   }
 
   async levelState(q: Queryable): Promise<LevelState> {
+    if (!this.has_blocks) {
+      const t = await q.query<{ ok: boolean }>(`SELECT to_regclass('rollup_day_blocks') IS NOT NULL AS ok`);
+      this.has_blocks = t[0]?.ok === true;
+    }
+    // rollup_day_blocks (migration 005) comes as interval_s 0: rolled = its rolled_until, deleted = its valid_from
     const rows = await q.query<{ interval_s: number; rolled: number | null; deleted: number | null }>(
       `SELECT interval_s,
               CASE WHEN isfinite(rolled_until) THEN extract(epoch FROM rolled_until)::float8 END AS rolled,
               CASE WHEN isfinite(source_deleted_until) THEN extract(epoch FROM source_deleted_until)::float8 END AS deleted
-       FROM rollup_state WHERE interval_s IN (3600, 86400)`,
+       FROM rollup_state WHERE interval_s IN (3600, 86400)${this.has_blocks ? `
+       UNION ALL
+       SELECT 0, extract(epoch FROM rolled_until)::float8, extract(epoch FROM valid_from)::float8 FROM rollup_day_blocks` : ''}`,
     );
     const get = (i: number) => rows.find((r) => r.interval_s === i);
+    const b = get(0);
     return {
       hourly_source_deleted_until_s: get(3600)?.deleted ?? null,
       daily_source_deleted_until_s: get(86_400)?.deleted ?? null,
       hourly_rolled_until_s: get(3600)?.rolled ?? null,
       daily_rolled_until_s: get(86_400)?.rolled ?? null,
+      // extract(epoch …) of ±infinity is ±Infinity
+      blocks: b === undefined ? null : { valid_from_s: b.deleted!, rolled_until_s: b.rolled! },
     };
   }
 
@@ -229,17 +277,29 @@ export class ReportStore {
    */
   async aggregate(q: Queryable, level: Level, start_s: number, end_s: number, metric: string, filter: StoreFilter, grouping: Grouping,
     percentiles: readonly PercentileKey[] = []): Promise<AggregateRow[]> {
+    return this.aggregateSpans(q, [{ level, start_s, end_s }], metric, filter, grouping, percentiles);
+  }
+
+  /**
+   * `aggregate` over several spans at once (one statement): all of level 1, or all of level 2
+   * and day blocks. Each row is counted once however the spans are laid out, so they must not
+   * hold the same transactions twice (a block and its days).
+   */
+  async aggregateSpans(q: Queryable, spans: readonly Span[], metric: string, filter: StoreFilter, grouping: Grouping,
+    percentiles: readonly PercentileKey[] = [], keys?: readonly bigint[]): Promise<AggregateRow[]> {
     const p = new Params();
     const m = p.add(metric);
     const key = keySql(grouping, 'f', p);
-    const where = whereSql('f', level, start_s, end_s, filter, p);
+    const dims = dimensionWhere('f', filter, p) + keysWhere('f', grouping, keys, p);
+    const level1 = spans[0]?.level === 0;
     // Level-1 rows carry no stored percentiles: those groups get null without reading the jsonb.
-    const pk = level === 0 ? [] : percentiles;
-    const pRows = pk.map((k, i) => `, (f.metrics -> ${m} ->> ${p.add(k.key)})::float8 AS p${i}`).join('');
-    // The subquery is pulled up into the aggregates, where each use of p0 or n reads the jsonb
-    // again: each is used as few times as can be. The roll-up writes the keys only with a count
-    // > 0; sum() skips the rows without the key (p0 * 0 is NULL there); the rows lacking it are
-    // those with values less those with the key.
+    const pk = level1 ? [] : percentiles;
+    const pRows = pk.map((k, i) => `, (f.${k.upper ? 'upper_percentiles' : 'metrics'} -> ${m} ->> ${p.add(k.key)})::float8 AS p${i}`).join('');
+    // The rows' subquery ends in OFFSET 0 so that it is not pulled up into the aggregates, where
+    // each use of p0 or n would read the jsonb again (measured: a third faster on a month of
+    // daily rows). The roll-up writes the keys only with a count > 0; sum() skips the rows without
+    // the key (p0 * 0 is NULL there); the rows lacking it are those with values less those with
+    // the key.
     const pCols = pk.map((k, i) => `,
               max(p${i}) AS p${i}_max,
               sum(floor(${p.add(k.q)}::float8 * (n - 1)::float8) + 1 + p${i} * 0) AS p${i}_rank_sum,
@@ -255,13 +315,16 @@ export class ReportStore {
               max(hi) FILTER (WHERE n > 0) AS max,
               max(interval_s) FILTER (WHERE n > 0) AS max_interval_s${pk.length > 0 ? `,
               count(*) FILTER (WHERE n > 0) AS rows_with_values` : ''}${pCols}
-       FROM (SELECT ${key} AS key, f.count AS c, f.interval_s,
+       FROM (${byTable(spans).map((t) => `SELECT ${key} AS key, f.count AS c, f.interval_s,
                     (f.metrics -> ${m} ->> 'count')::int8 AS n,
                     (f.metrics -> ${m} ->> 'sum')::float8 AS total,
                     (f.metrics -> ${m} ->> 'min')::float8 AS lo,
                     (f.metrics -> ${m} ->> 'max')::float8 AS hi${pRows}
-             FROM ${TABLES[level].facts} f
-             WHERE ${where}) x
+             FROM ${t.facts} f
+             WHERE ${timeWhere('f', t.spans, p)}${dims}`).join(`
+             UNION ALL
+             `)}
+             OFFSET 0) x
        GROUP BY key
        HAVING sum(n) FILTER (WHERE n > 0) > 0`;
     const sql = grouping.by === 'signature'
@@ -271,19 +334,20 @@ export class ReportStore {
         : `SELECT a.*, '' AS protocol, '' AS signature, '' AS server, 0 AS server_port, '' AS transport FROM (${inner}) a`;
     const rows = await q.query<AggregateRow & Record<string, unknown>>(sql, p.values);
     if (percentiles.length === 0) return rows;
-    return rows.map((r) => {
-      let stored: StoredPercentiles[] | null = level === 0 ? null : [];
-      for (let i = 0; i < pk.length; i++) {
-        const max = r[`p${i}_max`] as number | null, rank_sum = r[`p${i}_rank_sum`] as number | null;
-        if (Number(r[`p${i}_rows`]) !== Number(r.rows_with_values) || max === null || rank_sum === null) stored = null;
-        else stored?.push({ max, rank_sum });
-        delete r[`p${i}_max`];
-        delete r[`p${i}_rank_sum`];
-        delete r[`p${i}_rows`];
+    // new objects of one shape (deleting the extra columns would leave slow dictionary-mode objects)
+    return rows.map((r): AggregateRow => {
+      let stored: (StoredPercentiles | null)[] | null = null;
+      if (!level1) {
+        stored = [];
+        for (let i = 0; i < pk.length; i++) {
+          const max = r[`p${i}_max`] as number | null, rank_sum = r[`p${i}_rank_sum`] as number | null;
+          stored.push(Number(r[`p${i}_rows`]) !== Number(r.rows_with_values) || max === null || rank_sum === null ? null : { max, rank_sum });
+        }
       }
-      delete r.rows_with_values;
-      r.stored_percentiles = stored;
-      return r;
+      return {
+        key: r.key, transactions: r.transactions, count: r.count, sum: r.sum, min: r.min, max: r.max, max_interval_s: r.max_interval_s,
+        protocol: r.protocol, signature: r.signature, server: r.server, server_port: r.server_port, transport: r.transport, stored_percentiles: stored,
+      };
     });
   }
 
@@ -293,18 +357,49 @@ export class ReportStore {
    */
   async sketches(q: Queryable, level: Level, start_s: number, end_s: number, metric: string, filter: StoreFilter, grouping: Grouping,
     keys?: readonly bigint[]): Promise<{ key: bigint; sketch: Uint8Array }[]> {
+    return this.sketchesSpans(q, [{ level, start_s, end_s }], metric, filter, grouping, keys);
+  }
+
+  /**
+   * For a top-N by a percentile: per group, its count of values (as `aggregateSpans` gives it) and
+   * what its rows' `upper` key says (rows with values, rows with the key, the highest value): two
+   * jsonb reads per row instead of the aggregate's five or more. Level-2 spans and blocks only.
+   */
+  async upperBounds(q: Queryable, spans: readonly Span[], metric: string, filter: StoreFilter, grouping: Grouping, upper: PercentileKey):
+    Promise<{ key: bigint; count: bigint; rows_with_values: number; upper_max: number | null; upper_rows: number }[]> {
+    if (!upper.upper || spans.some((x) => x.level === 0)) throw new Error('upperBounds: an upper key over level-2 rows');
+    const p = new Params();
+    const m = p.add(metric);
+    const k = p.add(upper.key);
+    const key = keySql(grouping, 'f', p);
+    const dims = dimensionWhere('f', filter, p);
+    const rows = await q.query<{ key: bigint; count: bigint; rows_with_values: bigint; upper_max: number | null; upper_rows: bigint }>(
+      `SELECT key, sum(n) FILTER (WHERE n > 0)::int8 AS count, count(*) FILTER (WHERE n > 0) AS rows_with_values,
+              max(u) AS upper_max, count(u) AS upper_rows
+       FROM (${byTable(spans).map((t) => `SELECT ${key} AS key, (f.metrics -> ${m} ->> 'count')::int8 AS n, (f.upper_percentiles -> ${m} ->> ${k})::float8 AS u
+             FROM ${t.facts} f
+             WHERE ${timeWhere('f', t.spans, p)}${dims}`).join(`
+             UNION ALL
+             `)}
+             OFFSET 0) x
+       GROUP BY key
+       HAVING sum(n) FILTER (WHERE n > 0) > 0`,
+      p.values,
+    );
+    return rows.map((r) => ({ key: r.key, count: r.count, rows_with_values: Number(r.rows_with_values), upper_max: r.upper_max, upper_rows: Number(r.upper_rows) }));
+  }
+
+  /** `sketches` over several spans at once (one statement), as `aggregateSpans` reads them. */
+  async sketchesSpans(q: Queryable, spans: readonly Span[], metric: string, filter: StoreFilter, grouping: Grouping,
+    keys?: readonly bigint[]): Promise<{ key: bigint; sketch: Uint8Array }[]> {
     const p = new Params();
     const m = p.add(metric);
     const key = keySql(grouping, 'k', p);
-    let where = `k.metric = ${m} AND ${whereSql('k', level, start_s, end_s, filter, p)}`;
-    if (keys !== undefined) {
-      if (grouping.by === 'bucket') throw new Error('sketches: keys apply to signature or server groups');
-      where += ` AND k.${grouping.by === 'signature' ? 'signature_id' : 'server_id'} = ANY(${p.add(`{${keys.join(',')}}`)}::int8[])`;
-    }
+    const where = `k.metric = ${m}${dimensionWhere('k', filter, p)}${keysWhere('k', grouping, keys, p)}`;
     return q.query<{ key: bigint; sketch: Uint8Array }>(
-      `SELECT ${key} AS key, k.sketch
-       FROM ${TABLES[level].sketches} k
-       WHERE ${where}`,
+      byTable(spans).map((t) => `SELECT ${key} AS key, k.sketch
+       FROM ${t.sketches} k
+       WHERE ${timeWhere('k', t.spans, p)} AND ${where}`).join('\n       UNION ALL\n       '),
       p.values,
     );
   }
@@ -401,9 +496,26 @@ function serverWhere(s: string, filter: StoreFilter, p: Params): string[] {
   return where;
 }
 
-function whereSql(alias: string, level: Level, start_s: number, end_s: number, filter: StoreFilter, p: Params): string {
-  const where = [`${alias}.interval_start >= ${p.add(isoFromSeconds(start_s))}::timestamptz`, `${alias}.interval_start < ${p.add(isoFromSeconds(end_s))}::timestamptz`];
-  if (level !== 0) where.push(`${alias}.interval_s = ${p.add(level)}::int4`);
+/** ' AND …' narrowing to the groups `keys` (signature or server ids), or '' without keys. */
+function keysWhere(alias: string, grouping: Grouping, keys: readonly bigint[] | undefined, p: Params): string {
+  if (keys === undefined) return '';
+  if (grouping.by === 'bucket') throw new Error('keys apply to signature or server groups');
+  return ` AND ${alias}.${grouping.by === 'signature' ? 'signature_id' : 'server_id'} = ANY(${p.add(`{${keys.join(',')}}`)}::int8[])`;
+}
+
+/** The rows of the spans (of one table): one range per span, ORed. */
+function timeWhere(alias: string, spans: readonly Span[], p: Params): string {
+  const one = (x: Span): string => {
+    const where = [`${alias}.interval_start >= ${p.add(isoFromSeconds(x.start_s))}::timestamptz`, `${alias}.interval_start < ${p.add(isoFromSeconds(x.end_s))}::timestamptz`];
+    if (x.level !== 0) where.push(`${alias}.interval_s = ${p.add(x.level)}::int4`);
+    return where.join(' AND ');
+  };
+  return spans.length === 1 ? one(spans[0]!) : `(${spans.map((x) => `(${one(x)})`).join(' OR ')})`;
+}
+
+/** ' AND …' for the filter's dimensions, or ''. */
+function dimensionWhere(alias: string, filter: StoreFilter, p: Params): string {
+  const where: string[] = [];
   // Dimension filters become id lists (ANY(ARRAY(subquery))), so that the facts' keys
   // (server_id, signature_id, …) are searched in the index: a signature's rows among a month
   // of rows are found by one index descent per server instead of a scan of the window.
@@ -415,5 +527,5 @@ function whereSql(alias: string, level: Level, start_s: number, end_s: number, f
     where.push(`${alias}.server_id = ANY(ARRAY(SELECT s.server_id FROM servers s${servers.length ? ` WHERE ${servers.join(' AND ')}` : ''}))`);
   }
   if (signatures.length > 0) where.push(`${alias}.signature_id = ANY(ARRAY(SELECT g.signature_id FROM signatures g WHERE ${signatures.join(' AND ')}))`);
-  return where.join(' AND ');
+  return where.map((w) => ` AND ${w}`).join('');
 }
