@@ -22,7 +22,7 @@
  * without it the rows say so.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -146,6 +146,12 @@ function startCollector(url: string): Promise<{ child: ChildProcess; port: numbe
   const child = spawn(process.execPath, [...node_args, join(ROOT, 'bin/wiretime.js'), 'collector', '--listen', '127.0.0.1:0', '--database', url, '--rollup-every', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  // WIRETIME_BENCH_COLLECTOR_LOG=FILE keeps the collector's output (e.g. with --trace-gc in the node args)
+  const log_file = process.env['WIRETIME_BENCH_COLLECTOR_LOG'];
+  if (log_file !== undefined) {
+    child.stdout!.on('data', (d: Buffer) => appendFileSync(log_file, d));
+    child.stderr!.on('data', (d: Buffer) => appendFileSync(log_file, d));
+  }
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -198,7 +204,11 @@ function postgresCpuSeconds(): number {
   return total;
 }
 
-export interface CpuSplit { sensor_s: number; collector_s: number; postgres_s: number }
+export interface CpuSplit {
+  sensor_s: number; collector_s: number; postgres_s: number;
+  /** when the last batch was in the spool (the rest of the run is the collector catching up) */
+  appended_s?: number;
+}
 
 /** sensor spool → Shipper → collector → PostgreSQL; seconds from first append to last ack. */
 async function shipOnce(n: number, url: string, cpu: CpuSplit): Promise<number> {
@@ -214,20 +224,30 @@ async function shipOnce(n: number, url: string, cpu: CpuSplit): Promise<number> 
     let batches = 0;
     const cpu0 = { sensor: process.cpuUsage(), collector: cpuSeconds(child.pid!), postgres: postgresCpuSeconds() };
     const t0 = process.hrtime.bigint();
-    // summaries made and appended the way the sensor does: an interval's worth, cut into batches
+    // summaries made and appended the way the sensor does (sensor-command.ts): an interval's
+    // worth, cut into batches whose appends are chained on the spool while the next interval is
+    // made (its capture does not wait for the fsyncs); at most one interval waits to be appended,
+    // which bounds the heap as a sensor's is bounded by its interval
     let pending: Summary[] = [];
+    let appending: Promise<void> = Promise.resolve();
     const flush = async () => {
-      for (const b of splitIntoBatches(pending)) {
-        await spool.append(b);
-        batches++;
-      }
+      const interval = pending;
       pending = [];
+      await appending;
+      appending = (async () => {
+        for (const b of splitIntoBatches(interval)) {
+          await spool.append(b);
+          batches++;
+        }
+      })();
     };
     for (const summary of summaryStream(n)) {
       pending.push(summary);
       if (pending.length === 1000) await flush();
     }
     await flush();
+    await appending;
+    cpu.appended_s = Number(process.hrtime.bigint() - t0) / 1e9;
     while (spool.stats().acked_sequence < BigInt(batches)) await new Promise((r) => setTimeout(r, 2));
     const elapsed_s = Number(process.hrtime.bigint() - t0) / 1e9;
     const own = process.cpuUsage(cpu0.sensor);
@@ -300,7 +320,8 @@ export async function ingestBench(n: number, runs: number): Promise<IngestBenchR
       if ((await count(b, 'summaries_l1')) !== n) throw new Error('the COPY did not load every row');
       result.runs.push({ shipped_s, copy_s, rows, sketch_rows, cpu_us_per_summary: { sensor: cpu.sensor_s * 1e6 / n, collector: cpu.collector_s * 1e6 / n, postgres: cpu.postgres_s * 1e6 / n } });
       process.stderr.write(`  run ${r + 1}: shipped ${(n / shipped_s).toFixed(0)}/s, COPY ${(n / copy_s).toFixed(0)}/s; CPU µs per summary while shipping: ` +
-        `sensor ${(cpu.sensor_s * 1e6 / n).toFixed(0)}, collector ${(cpu.collector_s * 1e6 / n).toFixed(0)}, PostgreSQL ${(cpu.postgres_s * 1e6 / n).toFixed(0)}\n`);
+        `sensor ${(cpu.sensor_s * 1e6 / n).toFixed(0)}, collector ${(cpu.collector_s * 1e6 / n).toFixed(0)}, PostgreSQL ${(cpu.postgres_s * 1e6 / n).toFixed(0)}; ` +
+        `all in the spool after ${cpu.appended_s!.toFixed(1)} of ${shipped_s.toFixed(1)} s\n`);
     } finally {
       await dropDatabase(a);
       await dropDatabase(b);

@@ -7,8 +7,7 @@ import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { file_wiretime_v1_summary } from '../../proto/src/gen/wiretime/v1/summary_pb.ts';
 import { file_wiretime_v1_ingest } from '../../proto/src/gen/wiretime/v1/ingest_pb.ts';
 import { IngestService } from '../../proto/src/gen/wiretime/v1/ingest_pb.ts';
-import { niceService } from '../../proto/src/nice-grpc.ts';
-import { CLIENT_CERT_CN_KEY, ingestService, type BatchStore, type IngestCounters, type SensorTokens } from './ingest-service.ts';
+import { CLIENT_CERT_CN_KEY, RAW_INGEST_SERVICE, ingestService, type BatchStore, type IngestCounters, type SensorTokens } from './ingest-service.ts';
 
 export interface CollectorOptions {
   /** host:port to listen on; port 0 picks a free one */
@@ -91,7 +90,7 @@ export async function startCollector(store: BatchStore, options: Partial<Collect
     interceptors: [clientCertInterceptor],
   } as Parameters<typeof createServer>[0]);
   const require_cert = o.tls !== null && o.tls.client_ca !== null;
-  server.add(niceService(IngestService), ingestService(store, { tokens: o.tokens, require_client_cert: require_cert, store_timeout_ms: o.store_timeout_ms, batches_in_flight: o.batches_in_flight }, counters, log));
+  server.add(RAW_INGEST_SERVICE, ingestService(store, { tokens: o.tokens, require_client_cert: require_cert, store_timeout_ms: o.store_timeout_ms, batches_in_flight: o.batches_in_flight }, counters, log));
   // Server reflection, so that grpcurl can list and call the service without the .proto files.
   const protoset = toBinary(FileDescriptorSetSchema, create(FileDescriptorSetSchema, { file: [file_wiretime_v1_summary.proto, file_wiretime_v1_ingest.proto] }));
   server.add(ServerReflectionService, ServerReflection(protoset, [IngestService.typeName]));

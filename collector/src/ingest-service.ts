@@ -1,7 +1,8 @@
 import { ServerError, Status, type CallContext } from 'nice-grpc';
-import type { IngestRequest } from '../../proto/src/gen/wiretime/v1/ingest_pb.ts';
-import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { IngestResponseSchema } from '../../proto/src/gen/wiretime/v1/ingest_pb.ts';
+import { fromBinary, type MessageInitShape } from '@bufbuild/protobuf';
+import { IngestRequestSchema, IngestService, type IngestRequest, type IngestResponseSchema } from '../../proto/src/gen/wiretime/v1/ingest_pb.ts';
+import { niceService } from '../../proto/src/nice-grpc.ts';
+import { IngestRowsDecoder, type IngestHead, type IngestRows } from './store/ingest-rows.ts';
 import { validateBatch } from './validate-batch.ts';
 
 /** Set by the collector's server interceptor from a verified client certificate (collector-server.ts). */
@@ -10,7 +11,24 @@ export const CLIENT_CERT_CN_KEY = 'wiretime-verified-client-cn';
 /** What the ingest service needs of storage (collector/src/store/summary-store.ts). */
 export interface BatchStore {
   storeBatch(batch: IngestRequest): Promise<'stored' | 'duplicate'>;
+  /**
+   * When present, batches the fast decoder (store/ingest-rows.ts) could turn into COPY rows
+   * come here instead of `storeBatch`, with the same idempotency and the same rows.
+   */
+  storeRows?(rows: IngestRows): Promise<'stored' | 'duplicate'>;
 }
+
+/**
+ * IngestService as the collector serves it: requests arrive as their wire bytes, which the
+ * service decodes itself (the fast path of store/ingest-rows.ts, else protobuf-es).
+ */
+const INGEST = niceService(IngestService);
+export const RAW_INGEST_SERVICE = {
+  ingest: { ...INGEST.ingest, requestDeserialize: (bytes: Uint8Array): Uint8Array => bytes },
+} as const;
+
+/** What the service keeps of a batch being stored. */
+interface BatchKey { sensorId: string; sequence: bigint; summaryCount: number }
 
 /** Token → the one sensor id it may write as. */
 export type SensorTokens = ReadonlyMap<string, string>;
@@ -45,8 +63,9 @@ export interface IngestCounters {
  */
 export function ingestService(store: BatchStore, policy: IngestPolicy, counters: IngestCounters,
   log: (event: string, fields: Record<string, unknown>) => void) {
+  const decoder = store.storeRows !== undefined ? new IngestRowsDecoder() : null;
   return {
-    async *ingest(requests: AsyncIterable<IngestRequest>, context: CallContext): AsyncIterable<MessageInitShape<typeof IngestResponseSchema>> {
+    async *ingest(requests: AsyncIterable<Uint8Array>, context: CallContext): AsyncIterable<MessageInitShape<typeof IngestResponseSchema>> {
       const allowed = authenticate(context, policy);
       if (typeof allowed === 'object' && allowed !== null) {
         counters.unauthenticated++;
@@ -55,14 +74,15 @@ export function ingestService(store: BatchStore, policy: IngestPolicy, counters:
       }
       // Batches are stored up to `policy.batches_in_flight` at a time (each in its own
       // transaction, on its own connection), so that decoding and validating the next batch,
-      // and the database's work on two of them, overlap; acks still go out in sequence order,
+      // and the database's work on two of them, overlap: the next batch is decoded while the
+      // stores are busy and waits (`ready`) for one to finish. Acks still go out in sequence order,
       // each as soon as its batch and every one before it are stored. A batch stored out of
       // order is harmless: if one before it fails, the stream ends unacknowledged from there,
       // and the replay of the later one is a duplicate, acknowledged without being stored again.
       const it = requests[Symbol.asyncIterator]();
-      let next: Promise<IteratorResult<IngestRequest>> | null = it.next();
+      let next: Promise<IteratorResult<Uint8Array>> | null = it.next();
       next.catch(() => undefined);
-      const inflight: { batch: IngestRequest; done: Promise<'stored' | 'duplicate'> }[] = [];
+      const inflight: { batch: BatchKey; done: Promise<'stored' | 'duplicate'> }[] = [];
       const settled = async (f: (typeof inflight)[number]): Promise<MessageInitShape<typeof IngestResponseSchema>> => {
         let result: 'stored' | 'duplicate';
         try {
@@ -74,16 +94,28 @@ export function ingestService(store: BatchStore, policy: IngestPolicy, counters:
         }
         if (result === 'stored') {
           counters.batches_stored++;
-          counters.summaries_stored += f.batch.summaries.length;
+          counters.summaries_stored += f.batch.summaryCount;
         } else counters.batches_duplicate++;
         return { ackedSequence: f.batch.sequence };
       };
       const NEVER = new Promise<never>(() => undefined);
-      while (next !== null || inflight.length > 0) {
-        const head = inflight[0];
-        const event = await Promise.race([
-          next !== null && inflight.length < policy.batches_in_flight ? next.then((r) => ({ message: r })) : NEVER,
-          head !== undefined ? head.done.then(() => ({ stored: true }), () => ({ stored: true })) : NEVER,
+      /** a batch decoded and validated, waiting for a store slot */
+      let ready: { batch: BatchKey; store: () => Promise<'stored' | 'duplicate'> } | null = null;
+      const start = (r: { batch: BatchKey; store: () => Promise<'stored' | 'duplicate'> }) => {
+        const done = storeWithDeadline(r.store, policy.store_timeout_ms);
+        done.catch(() => undefined); // handled when its turn comes
+        inflight.push({ batch: r.batch, done });
+      };
+      while (next !== null || inflight.length > 0 || ready !== null) {
+        if (ready !== null && inflight.length < policy.batches_in_flight) {
+          start(ready);
+          ready = null;
+          continue;
+        }
+        const first = inflight[0];
+        const event: { message: IteratorResult<Uint8Array> } | { stored: boolean } = await Promise.race([
+          next !== null && ready === null ? next.then((r) => ({ message: r })) : NEVER,
+          first !== undefined ? first.done.then(() => ({ stored: true }), () => ({ stored: true })) : NEVER,
         ]);
         if ('stored' in event) {
           yield await settled(inflight.shift()!);
@@ -93,16 +125,26 @@ export function ingestService(store: BatchStore, policy: IngestPolicy, counters:
           next = null;
           continue;
         }
-        const batch = event.message.value;
+        const bytes: Uint8Array = event.message.value;
         next = it.next();
         next.catch(() => undefined);
+        // The fast path reads the top level (sensor, stream, sequence); a request it does not
+        // take is decoded by protobuf-es, whose failure ends the call as grpc-js's own
+        // deserialization failure did (INTERNAL), before any check of the content.
+        const head: IngestHead | null = decoder?.readHead(bytes) ?? null;
+        let request: IngestRequest | null = head === null ? deserialize(bytes) : null;
+        const batch: BatchKey = head ?? { sensorId: request!.sensorId, sequence: request!.sequence, summaryCount: request!.summaries.length };
         let refusal: ServerError | null = null;
+        let rows: IngestRows | null = null;
         if (allowed !== null && batch.sensorId !== allowed) {
+          request ??= deserialize(bytes);
           counters.unauthenticated++;
           log('wrong_sensor', { peer: context.peer, sensor_id: batch.sensorId });
           refusal = new ServerError(Status.PERMISSION_DENIED, `these credentials write as sensor "${allowed}", not "${batch.sensorId}"`);
         } else {
-          const problem = validateBatch(batch);
+          rows = head !== null ? decoder!.decode(head) : null;
+          // not taken by the fast path: protobuf-es and validateBatch decide, as they always did
+          const problem = rows !== null ? null : validateBatch((request ??= deserialize(bytes)));
           if (problem !== null) {
             counters.batches_invalid++;
             log('invalid_batch', { sensor_id: batch.sensorId, sequence: String(batch.sequence), problem });
@@ -111,12 +153,17 @@ export function ingestService(store: BatchStore, policy: IngestPolicy, counters:
         }
         if (refusal !== null) {
           // the batches before it are still acknowledged once stored
-          while (inflight.length > 0) yield await settled(inflight.shift()!);
+          while (inflight.length > 0 || ready !== null) {
+            if (ready !== null && inflight.length < policy.batches_in_flight) {
+              start(ready);
+              ready = null;
+            } else {
+              yield await settled(inflight.shift()!);
+            }
+          }
           throw refusal;
         }
-        const done = storeWithDeadline(store, batch, policy.store_timeout_ms);
-        done.catch(() => undefined); // handled when its turn comes
-        inflight.push({ batch, done });
+        ready = { batch, store: rows !== null ? () => store.storeRows!(rows) : () => store.storeBatch(request!) };
       }
     },
   };
@@ -127,17 +174,32 @@ export function ingestService(store: BatchStore, policy: IngestPolicy, counters:
  * sensor's stream forever: past the deadline the stream ends and the sensor replays. If the
  * transaction commits after all, the replay is a duplicate, acknowledged.
  */
-async function storeWithDeadline(store: BatchStore, batch: IngestRequest, timeout_ms: number): Promise<'stored' | 'duplicate'> {
+async function storeWithDeadline(store: () => Promise<'stored' | 'duplicate'>, timeout_ms: number): Promise<'stored' | 'duplicate'> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
-      store.storeBatch(batch),
+      store(),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`not stored within ${timeout_ms} ms`)), timeout_ms);
       }),
     ]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * protobuf-es's decoding of a request; a request it cannot decode ends the call with what
+ * grpc-js answers when a method's deserializer throws (server-interceptors.js): INTERNAL,
+ * with the reason only under GRPC_NODE_DEBUG_SEND_ERROR_DETAILS=true.
+ */
+function deserialize(bytes: Uint8Array): IngestRequest {
+  try {
+    return fromBinary(IngestRequestSchema, bytes);
+  } catch (err) {
+    const details = (process.env['GRPC_NODE_DEBUG_SEND_ERROR_DETAILS'] ?? 'false') === 'true'
+      ? `Error deserializing request: ${(err as Error).message}` : 'Error deserializing request';
+    throw new ServerError(Status.INTERNAL, details);
   }
 }
 

@@ -3,7 +3,7 @@ import { checkSketchBytes } from '../../sensor/src/aggregate/sketch.ts';
 import type { IngestRequest } from '../../proto/src/gen/wiretime/v1/ingest_pb.ts';
 
 /** Longest sensor id, signature or protocol name accepted. */
-const MAX_NAME = 200;
+export const MAX_NAME = 200;
 /** Names: printable ASCII without controls, as signatures and sensor ids are written. */
 const NAME = /^[\x21-\x7e][\x20-\x7e]*$/;
 /** Metric names: snake_case, as in the raw output. */
@@ -13,8 +13,12 @@ const STREAM_ID = /^[0-9A-Za-z_-]{1,64}$/;
 /** Summaries in one batch, at most. */
 export const MAX_SUMMARIES_PER_BATCH = 10_000;
 /** 2000-01-01 and 2100-01-01: interval starts outside are clock errors. */
-const MIN_TIME_S = 946_684_800n;
-const MAX_TIME_S = 4_102_444_800n;
+export const MIN_TIME_S = 946_684_800n;
+export const MAX_TIME_S = 4_102_444_800n;
+/** Longest protocol name accepted. */
+export const MAX_PROTOCOL = 32;
+/** Longest interval accepted, seconds. */
+export const MAX_INTERVAL_S = 366 * 86_400;
 
 /**
  * Checks every field of a batch before anything is stored; returns null when it is sound,
@@ -29,13 +33,13 @@ export function validateBatch(batch: IngestRequest): string | null {
   for (let i = 0; i < batch.summaries.length; i++) {
     const s = batch.summaries[i]!;
     const at = `summaries[${i}]`;
-    if (s.intervalS < 1 || s.intervalS > 366 * 86_400) return `${at}.interval_s: ${s.intervalS} is not an interval length in seconds`;
+    if (s.intervalS < 1 || s.intervalS > MAX_INTERVAL_S) return `${at}.interval_s: ${s.intervalS} is not an interval length in seconds`;
     if (s.intervalStartS < MIN_TIME_S || s.intervalStartS > MAX_TIME_S) return `${at}.interval_start_s: ${s.intervalStartS} is outside 2000–2100`;
     if (s.intervalStartS % BigInt(s.intervalS) !== 0n) return `${at}.interval_start_s: ${s.intervalStartS} is not aligned to interval_s ${s.intervalS}`;
     if (isIP(s.server) === 0) return `${at}.server: ${describe(s.server)} is not an IP address`;
     if (s.serverPort > 65_535) return `${at}.server_port: ${s.serverPort} is not a port`;
     if (s.transport !== 'tcp' && s.transport !== 'udp') return `${at}.transport: ${describe(s.transport)} is not tcp or udp`;
-    if (!NAME.test(s.protocol) || s.protocol.length > 32) return `${at}.protocol: ${describe(s.protocol)} is not a protocol name`;
+    if (!NAME.test(s.protocol) || s.protocol.length > MAX_PROTOCOL) return `${at}.protocol: ${describe(s.protocol)} is not a protocol name`;
     if (!NAME.test(s.signature) || s.signature.length > MAX_NAME) return `${at}.signature: ${describe(s.signature)} is not a name (printable ASCII, 1–${MAX_NAME} characters)`;
     let outcomes = 0n;
     for (let j = 0; j < s.outcomes.length; j++) {

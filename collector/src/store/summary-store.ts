@@ -23,7 +23,9 @@ import type { Summary } from '../../../proto/src/gen/wiretime/v1/summary_pb.ts';
 import { migrate } from './migrate.ts';
 import { PgSql } from './pg-sql.ts';
 import { PgliteSql } from './pglite-sql.ts';
-import { CopyBinaryWriter } from './copy-binary.ts';
+import { CopyBinaryWriter, jsonbKeyOrder } from './copy-binary.ts';
+import { patchIds, type IngestRows, type ServerDimension, type SignatureDimension } from './ingest-rows.ts';
+import type { SensorStats } from '../../../proto/src/gen/wiretime/v1/summary_pb.ts';
 import { MAX_PARAMETERS, type Queryable, type Sql } from './sql.ts';
 
 const INT8_MAX = (1n << 63n) - 1n;
@@ -64,6 +66,19 @@ function jsonNumber(x: number): string {
   return x - x === 0 ? String(x) : 'null'; // finite; String(-0) is "0" as in JSON
 }
 
+const NO_COPY = new Error('storeRows: no COPY on this connection');
+const COPY_FACTS = 'COPY summaries_l1 (server_id, signature_id, interval_start, sensor_id, interval_s, count, partial, outcomes, metrics) FROM STDIN WITH (FORMAT binary)';
+const COPY_SKETCHES = 'COPY summary_sketches (server_id, signature_id, interval_start, sensor_id, interval_s, metric, sketch) FROM STDIN WITH (FORMAT binary)';
+
+/** updateSensor's parameters from a batch's stats (RangeError when a counter does not fit a bigint) */
+function statsParams(st: SensorStats | undefined): unknown[] | null {
+  return st
+    ? [int8(st.packets, 'packets'), int8(st.bytes, 'bytes'), int8(st.kernelDrops, 'kernel_drops'),
+        int8(st.interfaceDrops, 'interface_drops'), int8(st.flowsActive, 'flows_active'), int8(st.transactions, 'transactions'),
+        int8(st.spoolBytes, 'spool_bytes'), st.captureTimeS > 0n ? isoFromSeconds(st.captureTimeS) : null]
+    : null;
+}
+
 function isoFromSeconds(s: bigint): string {
   return new Date(Number(s) * 1000).toISOString();
 }
@@ -83,17 +98,18 @@ interface PreparedSummary {
 function prepare(s: Summary): PreparedSummary {
   const outcomes: Record<string, bigint> = {};
   for (const o of s.outcomes) outcomes[o.outcome] = (outcomes[o.outcome] ?? 0n) + o.count;
-  const outcomeJson = `{${Object.entries(outcomes).map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
+  const outcomeJson = `{${Object.entries(outcomes).sort(([a], [b]) => jsonbKeyOrder(a, b)).map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
   const seen = new Set<string>();
-  const metricParts: string[] = [];
+  const metricParts: [string, string][] = [];
   const sketches: { metric: string; sketch: Uint8Array }[] = [];
   for (const m of s.metrics) {
     if (seen.has(m.name)) continue; // first one wins, in the jsonb and in summary_sketches alike
     seen.add(m.name);
-    metricParts.push(`${JSON.stringify(m.name)}:{"count":${m.count},"sum":${jsonNumber(m.sum)},"min":${jsonNumber(m.min)},` +
-      `"max":${jsonNumber(m.max)},"negative_clamped":${m.negativeClamped}}`);
+    metricParts.push([m.name, `${JSON.stringify(m.name)}:{"max":${jsonNumber(m.max)},"min":${jsonNumber(m.min)},"sum":${jsonNumber(m.sum)},` +
+      `"count":${m.count},"negative_clamped":${m.negativeClamped}}`]);
     if (m.sketch.length > 0) sketches.push({ metric: m.name, sketch: m.sketch });
   }
+  metricParts.sort(([a], [b]) => jsonbKeyOrder(a, b));
   const serverKey = `${s.server}\u0000${s.serverPort}\u0000${s.transport}`;
   const signatureKey = `${s.protocol}\u0000${s.signature}`;
   return {
@@ -103,9 +119,62 @@ function prepare(s: Summary): PreparedSummary {
     signatureKey,
     key: `${serverKey}\u0001${signatureKey}\u0001${s.intervalStartS}\u0001${s.intervalS}`,
     outcomes: outcomeJson,
-    metrics: `{${metricParts.join(',')}}`,
+    metrics: `{${metricParts.map(([, part]) => part).join(',')}}`,
     sketches,
   };
+}
+
+/** The summaries of a batch that are stored: the first of each key (RangeError for a count that does not fit a bigint). */
+function keptSummaries(batch: IngestRequest): PreparedSummary[] {
+  const prepared: PreparedSummary[] = [];
+  const keys = new Set<string>();
+  for (const s of batch.summaries) {
+    int8(s.count, 'summary count');
+    const p = prepare(s);
+    if (keys.has(p.key)) continue; // same key twice in one batch: the first one is stored
+    keys.add(p.key);
+    prepared.push(p);
+  }
+  return prepared;
+}
+
+/** The binary COPY payloads of summaries_l1 and summary_sketches (null: no sketches) for prepared summaries. */
+function copyPayloads(prepared: PreparedSummary[], sensor: string, serverId: (k: string) => bigint, signatureId: (k: string) => bigint): { facts: Buffer; sketches: Buffer | null } {
+  const facts = new CopyBinaryWriter(prepared.length * 4096);
+  let sketch_bytes = 0;
+  for (const p of prepared) {
+    facts.tuple(9).int8(serverId(p.serverKey)).int8(signatureId(p.signatureKey)).timestamptzSeconds(p.s.intervalStartS).text(sensor)
+      .int4(p.s.intervalS).int8(p.s.count).bool(p.s.partial).jsonb(p.outcomes).jsonb(p.metrics);
+    for (const k of p.sketches) sketch_bytes += k.sketch.length + 128;
+  }
+  if (sketch_bytes === 0) return { facts: facts.finish(), sketches: null };
+  const sketches = new CopyBinaryWriter(sketch_bytes);
+  for (const p of prepared) {
+    for (const k of p.sketches) {
+      sketches.tuple(7).int8(serverId(p.serverKey)).int8(signatureId(p.signatureKey)).timestamptzSeconds(p.s.intervalStartS).text(sensor)
+        .int4(p.s.intervalS).text(k.metric).bytea(k.sketch);
+    }
+  }
+  return { facts: facts.finish(), sketches: sketches.finish() };
+}
+
+/**
+ * What `storeBatch` writes for a valid batch, without a database: the COPY payloads with the
+ * given dimension ids, the rows kept, and their servers and signatures by key (in order of
+ * first appearance). The reference the fast decoder (ingest-rows.ts) is tested against.
+ */
+export function referenceRows(batch: IngestRequest, serverId: (k: string) => bigint, signatureId: (k: string) => bigint) {
+  const prepared = keptSummaries(batch);
+  const servers = new Map<string, ServerDimension>();
+  const signatures = new Map<string, SignatureDimension>();
+  const days: bigint[] = [];
+  for (const p of prepared) {
+    if (!servers.has(p.serverKey)) servers.set(p.serverKey, { address: p.s.server, port: p.s.serverPort, transport: p.s.transport });
+    if (!signatures.has(p.signatureKey)) signatures.set(p.signatureKey, { protocol: p.s.protocol, name: p.s.signature });
+    const day = p.s.intervalStartS - (((p.s.intervalStartS % DAY_S) + DAY_S) % DAY_S);
+    if (!days.includes(day)) days.push(day);
+  }
+  return { rows: prepared.length, ...copyPayloads(prepared, batch.sensorId, serverId, signatureId), servers, signatures, days };
 }
 
 export class SummaryStore {
@@ -115,6 +184,8 @@ export class SummaryStore {
   private readonly signatureIds = new Map<string, bigint>();
   /** UTC days (epoch seconds of midnight) whose partitions exist */
   private readonly partitionDays = new Set<bigint>();
+  /** sensors this store has committed a batch of (so their `sensors` row exists) */
+  private readonly knownSensors = new Set<string>();
 
   constructor(readonly sql: Sql, options: SummaryStoreOptions = {}) {
     this.maxRows = options.maxRowsPerStatement ?? 1000;
@@ -137,24 +208,13 @@ export class SummaryStore {
     const sensor = batch.sensorId;
     const stream = batch.streamId;
     const sequence = int8(batch.sequence, 'sequence');
-    const prepared: PreparedSummary[] = [];
-    const keys = new Set<string>();
+    const prepared = keptSummaries(batch);
     const days = new Set<bigint>();
-    for (const s of batch.summaries) {
-      int8(s.count, 'summary count');
-      const p = prepare(s);
-      if (keys.has(p.key)) continue; // same key twice in one batch: the first one is stored
-      keys.add(p.key);
-      prepared.push(p);
+    for (const { s } of prepared) {
       const day = s.intervalStartS - (((s.intervalStartS % DAY_S) + DAY_S) % DAY_S);
       if (!this.partitionDays.has(day)) days.add(day);
     }
-    const st = batch.stats;
-    const stats = st
-      ? [int8(st.packets, 'packets'), int8(st.bytes, 'bytes'), int8(st.kernelDrops, 'kernel_drops'),
-          int8(st.interfaceDrops, 'interface_drops'), int8(st.flowsActive, 'flows_active'), int8(st.transactions, 'transactions'),
-          int8(st.spoolBytes, 'spool_bytes'), st.captureTimeS > 0n ? isoFromSeconds(st.captureTimeS) : null]
-      : null;
+    const stats = statsParams(batch.stats);
     if (days.size > 0) await this.ensurePartitions([...days].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
 
     const newServers = new Map<string, bigint>();
@@ -167,8 +227,12 @@ export class SummaryStore {
       );
       if (fresh.length === 0) return 'duplicate' as const;
 
-      await this.resolveServers(tx, prepared, newServers);
-      await this.resolveSignatures(tx, prepared, newSignatures);
+      const servers = new Map<string, ServerDimension>();
+      for (const p of prepared) if (!servers.has(p.serverKey)) servers.set(p.serverKey, { address: p.s.server, port: p.s.serverPort, transport: p.s.transport });
+      const signatures = new Map<string, SignatureDimension>();
+      for (const p of prepared) if (!signatures.has(p.signatureKey)) signatures.set(p.signatureKey, { protocol: p.s.protocol, name: p.s.signature });
+      await this.resolveServers(tx, servers, newServers);
+      await this.resolveSignatures(tx, signatures, newSignatures);
       const serverId = (k: string) => this.serverIds.get(k) ?? newServers.get(k)!;
       const signatureId = (k: string) => this.signatureIds.get(k) ?? newSignatures.get(k)!;
 
@@ -239,6 +303,61 @@ export class SummaryStore {
     if (result === 'stored') {
       for (const [k, v] of newServers) this.serverIds.set(k, v);
       for (const [k, v] of newSignatures) this.signatureIds.set(k, v);
+      this.knownSensors.add(sensor);
+    }
+    return result;
+  }
+
+  /**
+   * `storeBatch` for a batch the ingest decoder already turned into COPY payloads
+   * (ingest-rows.ts): same rows, same idempotency, fewer statements. The batch's summary keys
+   * are normally new, so the payloads go in by COPY without a savepoint; a key stored before
+   * (an interval replayed under a new sequence or stream) fails the COPY, the transaction rolls
+   * back whole, and the batch goes through `storeBatch`, which keeps the first copies. On
+   * PGlite (no COPY) it is `storeBatch` of the protobuf-es decoding.
+   */
+  async storeRows(rows: IngestRows): Promise<'stored' | 'duplicate'> {
+    if (this.sql.engine !== 'postgresql') return this.storeBatch(rows.request()); // COPY from a client stream: PostgreSQL only
+    const sensor = rows.sensorId;
+    const stream = rows.streamId;
+    const sequence = int8(rows.sequence, 'sequence');
+    const stats = statsParams(rows.stats);
+    const days = rows.days.filter((d) => !this.partitionDays.has(d));
+    if (days.length > 0) await this.ensurePartitions(days.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+
+    const newServers = new Map<string, bigint>();
+    const newSignatures = new Map<string, bigint>();
+    let result: 'stored' | 'duplicate';
+    try {
+      result = await this.sql.transaction(async (tx) => {
+        if (tx.copyIn === undefined) throw NO_COPY; // a wrapped Sql without COPY (tests): storeBatch below
+        // a sensor this store has committed a batch of is in `sensors` (rows there are never deleted)
+        if (!this.knownSensors.has(sensor)) await tx.query('INSERT INTO sensors (sensor_id) VALUES ($1) ON CONFLICT (sensor_id) DO NOTHING', [sensor]);
+        // summaries_stored is known up front: the COPY stores every row of the batch, or the transaction fails
+        const fresh = await tx.query(
+          'INSERT INTO ingest_batches (sensor_id, stream_id, sequence, summary_count, summaries_stored) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sensor_id, stream_id, sequence) DO NOTHING RETURNING sequence',
+          [sensor, stream, sequence, rows.summaryCount, rows.rows],
+        );
+        if (fresh.length === 0) return 'duplicate' as const;
+        await this.resolveServers(tx, rows.servers, newServers);
+        await this.resolveSignatures(tx, rows.signatures, newSignatures);
+        if (rows.rows > 0) {
+          patchIds(rows, (k) => this.serverIds.get(k) ?? newServers.get(k)!, (k) => this.signatureIds.get(k) ?? newSignatures.get(k)!);
+          await tx.copyIn!(COPY_FACTS, rows.facts);
+          if (rows.sketches !== null) await tx.copyIn!(COPY_SKETCHES, rows.sketches);
+        }
+        await this.updateSensor(tx, sensor, stats);
+        return 'stored' as const;
+      });
+    } catch (err) {
+      if (err !== NO_COPY && (err as { code?: string }).code !== '23505') throw err; // unique_violation
+      return this.storeBatch(rows.request());
+    }
+    rows.release(); // only after a COPY that completed: a failed one may still be writing from them
+    if (result === 'stored') {
+      for (const [k, v] of newServers) this.serverIds.set(k, v);
+      for (const [k, v] of newSignatures) this.signatureIds.set(k, v);
+      this.knownSensors.add(sensor);
     }
     return result;
   }
@@ -259,23 +378,9 @@ export class SummaryStore {
   /** Both fact tables of a batch by binary COPY (PostgreSQL only). */
   private async copyFacts(tx: Queryable, prepared: PreparedSummary[], sensor: string,
     serverId: (k: string) => bigint, signatureId: (k: string) => bigint): Promise<void> {
-    const facts = new CopyBinaryWriter(prepared.length * 4096);
-    let sketch_bytes = 0;
-    for (const p of prepared) {
-      facts.tuple(9).int8(serverId(p.serverKey)).int8(signatureId(p.signatureKey)).timestamptzSeconds(p.s.intervalStartS).text(sensor)
-        .int4(p.s.intervalS).int8(p.s.count).bool(p.s.partial).jsonb(p.outcomes).jsonb(p.metrics);
-      for (const k of p.sketches) sketch_bytes += k.sketch.length + 128;
-    }
-    await tx.copyIn!('COPY summaries_l1 (server_id, signature_id, interval_start, sensor_id, interval_s, count, partial, outcomes, metrics) FROM STDIN WITH (FORMAT binary)', facts.finish());
-    if (sketch_bytes === 0) return;
-    const sketches = new CopyBinaryWriter(sketch_bytes);
-    for (const p of prepared) {
-      for (const k of p.sketches) {
-        sketches.tuple(7).int8(serverId(p.serverKey)).int8(signatureId(p.signatureKey)).timestamptzSeconds(p.s.intervalStartS).text(sensor)
-          .int4(p.s.intervalS).text(k.metric).bytea(k.sketch);
-      }
-    }
-    await tx.copyIn!('COPY summary_sketches (server_id, signature_id, interval_start, sensor_id, interval_s, metric, sketch) FROM STDIN WITH (FORMAT binary)', sketches.finish());
+    const { facts, sketches } = copyPayloads(prepared, sensor, serverId, signatureId);
+    await tx.copyIn!(COPY_FACTS, facts);
+    if (sketches !== null) await tx.copyIn!(COPY_SKETCHES, sketches);
   }
 
   /** highest stored sequence of one stream of a sensor (0n when none) */
@@ -296,21 +401,22 @@ export class SummaryStore {
     for (const day of days) this.partitionDays.add(day);
   }
 
-  private async resolveServers(tx: Queryable, prepared: PreparedSummary[], out: Map<string, bigint>): Promise<void> {
-    const missing = new Map<string, Summary>();
-    for (const p of prepared) if (!this.serverIds.has(p.serverKey) && !missing.has(p.serverKey)) missing.set(p.serverKey, p.s);
+  /** ids of the batch's servers (by key, in order of first appearance) that this store does not know yet, into `out` */
+  private async resolveServers(tx: Queryable, servers: Map<string, ServerDimension>, out: Map<string, bigint>): Promise<void> {
+    const missing = new Map<string, ServerDimension>();
+    for (const [k, v] of servers) if (!this.serverIds.has(k)) missing.set(k, v);
     if (missing.size === 0) return;
     const list = [...missing.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     for (const chunk of chunkRows(list, 4, this.maxRows)) {
       const params: unknown[] = [];
-      for (const [, s] of chunk) params.push(s.server, s.serverPort, s.transport);
+      for (const [, s] of chunk) params.push(s.address, s.port, s.transport);
       await tx.query(
         `INSERT INTO servers (address, port, transport) VALUES ${valuesList(chunk.length, 3, ['inet'])}
          ON CONFLICT (address, port, transport) DO NOTHING`,
         params,
       );
       const lookup: unknown[] = [];
-      chunk.forEach(([, s], i) => lookup.push(i, s.server, s.serverPort, s.transport));
+      chunk.forEach(([, s], i) => lookup.push(i, s.address, s.port, s.transport));
       const rows = await tx.query<{ i: number; id: bigint }>(
         `SELECT v.i, s.server_id AS id
          FROM (VALUES ${valuesList(chunk.length, 4, ['int4', 'inet', 'int4', 'text'])}) AS v (i, address, port, transport)
@@ -321,21 +427,21 @@ export class SummaryStore {
     }
   }
 
-  private async resolveSignatures(tx: Queryable, prepared: PreparedSummary[], out: Map<string, bigint>): Promise<void> {
-    const missing = new Map<string, Summary>();
-    for (const p of prepared) if (!this.signatureIds.has(p.signatureKey) && !missing.has(p.signatureKey)) missing.set(p.signatureKey, p.s);
+  private async resolveSignatures(tx: Queryable, signatures: Map<string, SignatureDimension>, out: Map<string, bigint>): Promise<void> {
+    const missing = new Map<string, SignatureDimension>();
+    for (const [k, v] of signatures) if (!this.signatureIds.has(k)) missing.set(k, v);
     if (missing.size === 0) return;
     const list = [...missing.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     for (const chunk of chunkRows(list, 3, this.maxRows)) {
       const params: unknown[] = [];
-      for (const [, s] of chunk) params.push(s.protocol, s.signature);
+      for (const [, s] of chunk) params.push(s.protocol, s.name);
       await tx.query(
         `INSERT INTO signatures (protocol, name) VALUES ${valuesList(chunk.length, 2)}
          ON CONFLICT (protocol, name) DO NOTHING`,
         params,
       );
       const lookup: unknown[] = [];
-      chunk.forEach(([, s], i) => lookup.push(i, s.protocol, s.signature));
+      chunk.forEach(([, s], i) => lookup.push(i, s.protocol, s.name));
       const rows = await tx.query<{ i: number; id: bigint }>(
         `SELECT v.i, g.signature_id AS id
          FROM (VALUES ${valuesList(chunk.length, 3, ['int4', 'text', 'text'])}) AS v (i, protocol, name)

@@ -253,13 +253,13 @@ export class Shipper {
     const signal = session.abort.signal;
     while (!this.stopping && !signal.aborted) {
       const generation = this.generation;
-      for await (const batch of this.spool.pendingRecords(session.sent)) {
+      for await (const batch of this.spool.pendingRecords(session.sent, this.identity)) {
         while (session.sent - session.acked >= BigInt(this.options.max_in_flight) && !this.stopping && !signal.aborted) await this.nextWake(signal);
         if (this.stopping || signal.aborted) return;
         if (session.sent === session.acked) session.progress_at = Date.now();
         session.sent = batch.sequence;
         this.sent_batches++;
-        yield Buffer.concat([batch.payload, this.identity]);
+        yield batch.payload; // the stored record with this.identity after it
       }
       if (generation === this.generation) await this.nextWake(signal);
     }

@@ -5,6 +5,7 @@ import { crc32 } from 'node:zlib';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { IngestRequestSchema, type IngestRequest } from '@wiretime/proto/gen/wiretime/v1/ingest_pb.ts';
 import type { SensorStats, Summary } from '@wiretime/proto/gen/wiretime/v1/summary_pb.ts';
+import { encodeIngestRecord } from './ingest-record.ts';
 
 /**
  * The sensor's durable spool of batches the collector has not acknowledged yet.
@@ -60,6 +61,8 @@ export interface SpoolStats {
 }
 
 const HEADER = 8;
+/** the largest append scratch buffer kept between appends */
+const MAX_SCRATCH_BYTES = 64 * 1024 ** 2;
 const ACKED = 'acked';
 const STREAM = 'stream';
 /** What a stream id may hold (IngestRequest.stream_id). */
@@ -91,6 +94,8 @@ export class Spool {
   /** appends, acknowledgements and close run one at a time */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly listeners = new Set<() => void>();
+  /** where appends encode their record (reused: appends run one at a time, each written before the next) */
+  private scratch: Buffer = Buffer.alloc(0);
 
   /** this spool's stream id (see `stream` above) */
   readonly stream_id: string;
@@ -174,11 +179,13 @@ export class Spool {
     return this.serialize(async () => {
       this.assertOpen();
       const sequence = this.last + 1n;
-      const payload = toBinary(IngestRequestSchema, create(IngestRequestSchema, { sequence, summaries, stats }));
-      const record = Buffer.allocUnsafe(HEADER + payload.length);
+      const record = encodeIngestRecord(sequence, summaries, stats, HEADER, this.scratch) ??
+        withHeader(toBinary(IngestRequestSchema, create(IngestRequestSchema, { sequence, summaries, stats })));
+      // the next append encodes into the same memory (this one is written before that starts)
+      if (record.length > this.scratch.length && record.length <= MAX_SCRATCH_BYTES) this.scratch = record;
+      const payload = record.subarray(HEADER);
       record.writeUInt32LE(payload.length, 0);
       record.writeUInt32LE(crc32(payload), 4);
-      record.set(payload, HEADER);
       const held = this.diskBytes();
       if (held + record.length > this.options.max_bytes) {
         this.refused++;
@@ -230,9 +237,11 @@ export class Spool {
 
   /**
    * `pending` without decoding: each batch's sequence and its IngestRequest bytes as stored
-   * (without sensor_id and stream_id), for sending as they are.
+   * (without sensor_id and stream_id), for sending as they are; with `suffix` (the shipper's
+   * encoded sensor_id and stream_id) appended in the same buffer, so that it is not copied
+   * again to be sent.
    */
-  async *pendingRecords(after: bigint): AsyncGenerator<{ sequence: bigint; payload: Uint8Array }> {
+  async *pendingRecords(after: bigint, suffix: Uint8Array = NO_SUFFIX): AsyncGenerator<{ sequence: bigint; payload: Uint8Array }> {
     this.assertOpen();
     const limit = this.last;
     const segments = this.segments.filter((s) => s.last > after && s.records > 0).map((s) => ({ ...s }));
@@ -248,7 +257,7 @@ export class Spool {
         // start at the first record past `after` (its sequences are consecutive within the segment)
         const skip = after >= s.first ? Number(after - s.first + 1n) : 0;
         const start = skip < s.offsets.length ? s.offsets[skip]! : s.bytes;
-        for await (const r of readRecords(fh, s.bytes, start)) {
+        for await (const r of readRecords(fh, s.bytes, start, suffix)) {
           if (r === null) throw new Error(`Spool: damaged record in ${s.path}`);
           if (r.sequence <= after) continue;
           if (r.sequence > limit) return;
@@ -376,8 +385,13 @@ interface RawRecord {
   end: number;
 }
 
-/** The records of a segment from byte `start` up to `size` bytes; null (then stop) at a damaged one. */
-async function* readRecords(fh: FileHandle, size: number, start = 0): AsyncGenerator<RawRecord | null> {
+const NO_SUFFIX = new Uint8Array(0);
+
+/**
+ * The records of a segment from byte `start` up to `size` bytes; null (then stop) at a damaged
+ * one. Each payload is followed by `suffix` in its buffer (not part of the record).
+ */
+async function* readRecords(fh: FileHandle, size: number, start = 0, suffix: Uint8Array = NO_SUFFIX): AsyncGenerator<RawRecord | null> {
   const header = Buffer.alloc(HEADER);
   let pos = start;
   while (pos < size) {
@@ -391,15 +405,24 @@ async function* readRecords(fh: FileHandle, size: number, start = 0): AsyncGener
       yield null;
       return;
     }
-    const payload = Buffer.allocUnsafe(length);
+    const buf = Buffer.allocUnsafe(length + suffix.length);
+    const payload = suffix.length === 0 ? buf : buf.subarray(0, length);
     const sequence = (await readExactly(fh, payload, pos + HEADER)) === length && crc32(payload) === crc ? peekSequence(payload) : null;
     if (sequence === null) {
       yield null;
       return;
     }
     pos += HEADER + length;
-    yield { sequence, payload, end: pos };
+    if (suffix.length > 0) buf.set(suffix, length);
+    yield { sequence, payload: buf, end: pos };
   }
+}
+
+/** `payload` after HEADER bytes, in a new buffer */
+function withHeader(payload: Uint8Array): Buffer {
+  const record = Buffer.allocUnsafe(HEADER + payload.length);
+  record.set(payload, HEADER);
+  return record;
 }
 
 async function readExactly(fh: FileHandle, buf: Buffer, position: number): Promise<number> {
