@@ -4,23 +4,12 @@
 // the ingest bench's shapes; and on doubles it must leave to String(x).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { prng as rng } from '../../../test/support/prng.ts';
 import { writeDouble, writeInteger } from './double-text.ts';
 
 const out = new Uint8Array(64);
 const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);
-
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function text(x: number): string | null {
   const end = writeDouble(out, 0, x);

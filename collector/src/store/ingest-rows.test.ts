@@ -17,17 +17,11 @@ import { encodeSketchBytes, newSketch } from '../../../sensor/src/aggregate/sket
 import { validateBatch } from '../validate-batch.ts';
 import { IngestRowsDecoder, patchIds } from './ingest-rows.ts';
 import { referenceRows } from './summary-store.ts';
+import { prng } from '../../../test/support/prng.ts';
 
-/** mulberry32: a small deterministic generator */
+/** seeded (test/support/prng.ts), with the draws the tests use */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = prng(seed);
   return {
     next,
     int: (n: number) => Math.floor(next() * n),

@@ -9,17 +9,11 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { IngestRequestSchema } from '@wiretime/proto/gen/wiretime/v1/ingest_pb.ts';
 import { MetricSchema, OutcomeCountSchema, SensorStatsSchema, SummarySchema, type SensorStats, type Summary } from '@wiretime/proto/gen/wiretime/v1/summary_pb.ts';
 import { encodeIngestRecord } from './ingest-record.ts';
+import { prng } from '../../../test/support/prng.ts';
 
-/** mulberry32 */
+/** seeded (test/support/prng.ts), with the draws the tests use */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = prng(seed);
   return { next, int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]! };
 }
 type Rng = ReturnType<typeof rng>;
