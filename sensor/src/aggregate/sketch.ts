@@ -417,10 +417,16 @@ interface DecodedStore {
   bins: Map<number, number>;
 }
 
-function readStore(r: Reader): DecodedStore {
-  const contiguous: number[] = [];
+/**
+ * Reads one store (sparse `binCounts` entries and the `contiguousBinCounts` run) and hands each
+ * bin to `sink.bin`: map entries as met, the contiguous counts last (their index offset may
+ * follow them in the message). Shared by the decoder and SketchMerger; checks only the wire
+ * format, the sink checks the counts.
+ */
+function readStoreBins(r: Reader, sink: { bin(key: number, count: number): void }): void {
   let offset = 0;
-  const bins = new Map<number, number>();
+  // [start, end) byte ranges of packed or single contiguous counts
+  const ranges: number[] = [];
   while (r.more()) {
     const tag = r.varint32();
     const field = tag >>> 3, wire = tag & 7;
@@ -434,19 +440,29 @@ function readStore(r: Reader): DecodedStore {
         else if (t >>> 3 === 2 && (t & 7) === I64) count = e.double();
         else e.skip(t & 7);
       }
-      addBin(bins, key, count);
+      sink.bin(key, count);
     } else if (field === 2 && wire === LEN) {
       const p = r.sub();
-      while (p.more()) contiguous.push(p.double());
+      if ((p.end - p.pos) % 8 !== 0) throw new NotASketch('truncated double');
+      ranges.push(p.pos, p.end);
     } else if (field === 2 && wire === I64) {
-      contiguous.push(r.double());
+      ranges.push(r.pos, r.pos + 8);
+      r.double();
     } else if (field === 3 && wire === VARINT) {
       offset = r.sint32();
     } else {
       r.skip(wire);
     }
   }
-  for (let i = 0; i < contiguous.length; i++) addBin(bins, offset + i, contiguous[i]!);
+  let index = offset;
+  for (let i = 0; i < ranges.length; i += 2) {
+    for (let at = ranges[i]!; at < ranges[i + 1]!; at += 8) sink.bin(index++, r.view.getFloat64(at, true));
+  }
+}
+
+function readStore(r: Reader): DecodedStore {
+  const bins = new Map<number, number>();
+  readStoreBins(r, { bin: (key, count) => addBin(bins, key, count) });
   return { bins };
 }
 
@@ -659,6 +675,8 @@ export class SketchMerger {
   zero = 0;
   /** values merged */
   count = 0;
+  /** where readStoreBins hands the bins of a checked input */
+  private readonly sink = { bin: (key: number, count: number): void => { if (count > 0) this.add(key, count); } };
 
   addBytes(bytes: Uint8Array): void {
     const problem = checkSketchBytes(bytes);
@@ -667,7 +685,7 @@ export class SketchMerger {
     while (r.more()) {
       const tag = r.varint32();
       const field = tag >>> 3, wire = tag & 7;
-      if (field === 2 && wire === LEN) this.addStore(r.sub());
+      if (field === 2 && wire === LEN) readStoreBins(r.sub(), this.sink);
       else if (field === 4 && wire === I64) {
         const z = r.double();
         this.zero += z;
@@ -679,45 +697,6 @@ export class SketchMerger {
   /** The merged sketch, with the exact min and max of the values (which the bytes do not carry). */
   toSketch(min: number, max: number): DDSketch {
     return sketchFromBins(this.lo, this.bins, this.zero, min, max, NaN);
-  }
-
-  private addStore(r: Reader): void {
-    // The contiguous counts' index offset may follow them: note where they are, add them last.
-    let offset = 0;
-    const ranges: number[] = [];
-    while (r.more()) {
-      const tag = r.varint32();
-      const field = tag >>> 3, wire = tag & 7;
-      if (field === 1 && wire === LEN) {
-        const e = r.sub();
-        let key = 0, count = 0;
-        while (e.more()) {
-          const t = e.varint32();
-          if (t >>> 3 === 1 && (t & 7) === VARINT) key = e.sint32();
-          else if (t >>> 3 === 2 && (t & 7) === I64) count = e.double();
-          else e.skip(t & 7);
-        }
-        if (count > 0) this.add(key, count);
-      } else if (field === 2 && wire === LEN) {
-        const p = r.sub();
-        ranges.push(p.pos, p.end);
-      } else if (field === 2 && wire === I64) {
-        ranges.push(r.pos, r.pos + 8);
-        r.double();
-      } else if (field === 3 && wire === VARINT) {
-        offset = r.sint32();
-      } else {
-        r.skip(wire);
-      }
-    }
-    let index = 0;
-    const view = r.view;
-    for (let i = 0; i < ranges.length; i += 2) {
-      for (let at = ranges[i]!; at < ranges[i + 1]!; at += 8, index++) {
-        const count = view.getFloat64(at, true);
-        if (count > 0) this.add(offset + index, count);
-      }
-    }
   }
 
   private add(key: number, count: number): void {
