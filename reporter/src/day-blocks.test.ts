@@ -8,17 +8,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { create } from '@bufbuild/protobuf';
-import { IngestRequestSchema } from '../../proto/src/gen/wiretime/v1/ingest_pb.ts';
 import { GroupBy, Statistic } from '../../proto/src/gen/wiretime/v1/report_pb.ts';
 import { runRollup } from '../../collector/src/rollup.ts';
 import { migrate } from '../../collector/src/store/migrate.ts';
-import { SummaryStore } from '../../collector/src/store/summary-store.ts';
 import { ENGINES } from '../../collector/src/store/test-engines.ts';
-import type { Queryable, Row, Sql } from '../../collector/src/store/sql.ts';
-import { BucketCounts, encodeSketchBytes, newSketch } from '../../sensor/src/aggregate/sketch.ts';
+import type { Sql } from '../../collector/src/store/sql.ts';
+import { BucketCounts } from '../../sensor/src/aggregate/sketch.ts';
 import { prng } from '../../test/support/prng.ts';
 import { QueryService, splitIntoBlocks, type Segment } from './query-service.ts';
+import { countingSketchReads, storeDurations } from './test-support.ts';
 import { ReportStore, type LevelState } from './store/report-store.ts';
 
 const DAY = 86_400;
@@ -72,23 +70,8 @@ const raw = new Map<string, number[][]>();
 
 async function load(sql: Sql): Promise<void> {
   await migrate(sql);
-  const store = new SummaryStore(sql);
   const all = [...raw].flatMap(([signature, per_day]) => per_day.map((values, d) => ({ signature, values, start_s: (FIRST_DAY + d) * DAY + 3600 })));
-  for (let i = 0; i < all.length; i += 400) {
-    const result = await store.storeBatch(create(IngestRequestSchema, {
-      sensorId: 's1', streamId: 'blocks-test', sequence: BigInt(i / 400 + 1),
-      summaries: all.slice(i, i + 400).map(({ signature, start_s, values }) => {
-        const sk = newSketch();
-        for (const v of values) sk.accept(v);
-        return {
-          intervalStartS: BigInt(start_s), intervalS: 300, server: '10.8.0.1', serverPort: 443, transport: 'tcp', protocol: 'http', signature,
-          count: BigInt(values.length), outcomes: [{ outcome: 'ok', count: BigInt(values.length) }],
-          metrics: [{ name: 'ttfr_ns', count: BigInt(values.length), sum: values.reduce((x, y) => x + y, 0), min: Math.min(...values), max: Math.max(...values), sketch: encodeSketchBytes(sk) }],
-        };
-      }),
-    }));
-    assert.equal(result, 'stored');
-  }
+  await storeDurations(sql, 'blocks-test', all, 400);
   await runRollup(sql, {
     hourly_after_s: 0, daily_after_s: 0, delete_source: true, retention_l1_s: null, retention_hourly_s: null, retention_daily_s: null,
     now: new Date((FIRST_DAY + DAYS) * DAY * 1000),
@@ -102,19 +85,6 @@ function expectedPercentile(values: readonly number[], q: number): number {
   const min = Math.min(...values), max = Math.max(...values);
   const v = b.toSketch(min, max, NaN).getValueAtQuantile(q);
   return Math.round(Math.min(max, Math.max(min, v)));
-}
-
-/** The Sql with the rows returned by statements reading sketches added to `reads.rows`. */
-function countingSketchReads(sql: Sql, reads: { rows: number }): Sql {
-  const wrap = (q: Queryable): Queryable => ({
-    async query<R extends Row = Row>(text: string, params: readonly unknown[] = []) {
-      const rows = await q.query<R>(text, params);
-      if (/summary_sketches_(l2|blocks)/.test(text)) reads.rows += rows.length;
-      return rows;
-    },
-    exec: (text: string) => q.exec(text),
-  });
-  return { engine: sql.engine, query: (t, p) => wrap(sql).query(t, p), exec: (t) => sql.exec(t), transaction: (fn) => sql.transaction((tx) => fn(wrap(tx))), close: () => sql.close() };
 }
 
 for (const makeEngine of ENGINES) {

@@ -12,17 +12,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { create } from '@bufbuild/protobuf';
-import { IngestRequestSchema } from '../../proto/src/gen/wiretime/v1/ingest_pb.ts';
 import { Statistic } from '../../proto/src/gen/wiretime/v1/report_pb.ts';
 import { runRollup } from '../../collector/src/rollup.ts';
 import { migrate } from '../../collector/src/store/migrate.ts';
-import { SummaryStore } from '../../collector/src/store/summary-store.ts';
 import { ENGINES } from '../../collector/src/store/test-engines.ts';
-import type { Queryable, Row, Sql } from '../../collector/src/store/sql.ts';
-import { encodeSketchBytes, newSketch } from '../../sensor/src/aggregate/sketch.ts';
+import type { Sql } from '../../collector/src/store/sql.ts';
 import { prng } from '../../test/support/prng.ts';
 import { QueryService } from './query-service.ts';
+import { countingSketchReads, storeDurations } from './test-support.ts';
 import { ReportStore } from './store/report-store.ts';
 
 const DAY = 86_400;
@@ -60,42 +57,14 @@ function quantile(values: number[], q: number): number {
 
 async function load(sql: Sql): Promise<void> {
   await migrate(sql);
-  const store = new SummaryStore(sql);
   const all = [...raw].flatMap(([signature, intervals]) => intervals.map((x) => ({ signature, ...x })));
-  for (let i = 0; i < all.length; i += 500) {
-    const result = await store.storeBatch(create(IngestRequestSchema, {
-      sensorId: 's1', streamId: 'top-bound-test', sequence: BigInt(i / 500 + 1),
-      summaries: all.slice(i, i + 500).map(({ signature, start_s, values }) => {
-        const sk = newSketch();
-        for (const v of values) sk.accept(v);
-        return {
-          intervalStartS: BigInt(start_s), intervalS: 300, server: '10.8.0.1', serverPort: 443, transport: 'tcp', protocol: 'http', signature,
-          count: BigInt(values.length), outcomes: [{ outcome: 'ok', count: BigInt(values.length) }],
-          metrics: [{ name: 'ttfr_ns', count: BigInt(values.length), sum: values.reduce((x, y) => x + y, 0), min: Math.min(...values), max: Math.max(...values), sketch: encodeSketchBytes(sk) }],
-        };
-      }),
-    }));
-    assert.equal(result, 'stored');
-  }
+  await storeDurations(sql, 'top-bound-test', all, 500);
   // level 1 into hourly rows into daily rows, sources deleted: the window is read from daily rows
   const report = await runRollup(sql, {
     hourly_after_s: DAY, daily_after_s: 2 * DAY, delete_source: true, retention_l1_s: null, retention_hourly_s: null, retention_daily_s: null,
     now: new Date((D + 40 * DAY) * 1000),
   });
   assert.equal(report.daily.rolled_until, new Date((D + 40 * DAY) * 1000 - 2 * DAY * 1000).toISOString().slice(0, 10) + 'T00:00:00.000Z');
-}
-
-/** The Sql with the rows each statement reading summary_sketches_l2 or _blocks returns added to `reads.rows`. */
-function countingSketchReads(sql: Sql, reads: { rows: number }): Sql {
-  const wrap = (q: Queryable): Queryable => ({
-    async query<R extends Row = Row>(text: string, params: readonly unknown[] = []) {
-      const rows = await q.query<R>(text, params);
-      if (/summary_sketches_(l2|blocks)/.test(text)) reads.rows += rows.length;
-      return rows;
-    },
-    exec: (text: string) => q.exec(text),
-  });
-  return { engine: sql.engine, query: (t, p) => wrap(sql).query(t, p), exec: (t) => sql.exec(t), transaction: (fn) => sql.transaction((tx) => fn(wrap(tx))), close: () => sql.close() };
 }
 
 for (const makeEngine of ENGINES) {
