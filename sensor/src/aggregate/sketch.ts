@@ -335,7 +335,7 @@ class Reader {
    * `buf` and `view` span a whole ArrayBuffer and `pos`/`end` index into it; sub-readers
    * share them (creating a DataView costs more than reading a sketch of 200 buckets).
    */
-  constructor(private readonly buf: Uint8Array, public pos: number, readonly end: number, readonly view: DataView) {}
+  constructor(readonly buf: Uint8Array, public pos: number, readonly end: number, readonly view: DataView) {}
 
   /** A reader over `bytes`, reusing the DataView of the last ArrayBuffer seen. */
   static of(bytes: Uint8Array): Reader {
@@ -601,7 +601,39 @@ export function checkSketchBytes(bytes: Uint8Array): string | null {
 /** readStore's checks without the map: returns how many bins hold a count. */
 function checkStore(r: Reader): number {
   let offset = 0, n = 0, first = -1, last = -1, contiguous = 0;
+  const buf = r.buf, view = r.view, end = r.end;
   while (r.more()) {
+    // Fast path (written by hand: it runs for every bin of every sketch a collector receives,
+    // ~130 per sketch; through the Reader's methods a bin cost ~25 ns, here a few): a binCounts
+    // entry as protobuf encoders write it, 0x0a LEN 0x08 KEY 0x11 DOUBLE with a one-byte length
+    // and a key of at most three varint bytes. It accepts only entries the general loop below
+    // reads to the same key and count; anything else goes there.
+    const p = r.pos;
+    if (buf[p] === 0x0a && buf[p + 2] === 0x08) {
+      const entry_end = p + 2 + buf[p + 1]!;
+      let q = p + 3;
+      let b = buf[q++]!;
+      let z = b & 0x7f;
+      if (b >= 0x80) {
+        b = buf[q++]!;
+        z |= (b & 0x7f) << 7;
+        if (b >= 0x80) {
+          b = buf[q++]!;
+          z |= (b & 0x7f) << 14;
+        }
+      }
+      if (b < 0x80 && q + 9 === entry_end && entry_end <= end && buf[q] === 0x11) {
+        const count = view.getFloat64(q + 1, true);
+        if (!(count >= 0 && count < Infinity)) throw new NotASketch(`bin count ${count}`);
+        if (count > 0) {
+          const key = (z >>> 1) ^ -(z & 1);
+          if (key < KEY_MIN || key > KEY_MAX) throw new NotASketch(`bin key ${key} outside the mapping's range`);
+          n++;
+        }
+        r.pos = entry_end;
+        continue;
+      }
+    }
     const tag = r.varint32();
     const field = tag >>> 3, wire = tag & 7;
     if (field === 1 && wire === LEN) {
