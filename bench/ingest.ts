@@ -7,7 +7,7 @@
  *
  * The summaries have the shape the sensor ships for HTTP: 29 metrics, of which 8 timing
  * metrics with a DDSketch built by the sensor's own sketch code from log-normal durations;
- * in batches of about 1 MiB, as the sensor cuts them (sensor/src/ship/batches.ts). Distinct keys: 500 servers × 100
+ * in batches of about MAX_BATCH_BYTES (4 MiB), as the sensor cuts them (sensor/src/ship/batches.ts). Distinct keys: 500 servers × 100
  * signatures × 5-minute intervals.
  *
  * 1. sensor → rows: a fresh database; `wiretime collector --database URL` as a child process
@@ -36,7 +36,7 @@ import { TRANSACTION_METRICS } from '../sensor/src/aggregate/metrics.ts';
 import { encodeSketch, newSketch } from '../sensor/src/aggregate/sketch.ts';
 import { Shipper } from '../sensor/src/ship/collector-client.ts';
 import { Spool } from '../sensor/src/ship/spool.ts';
-import { splitIntoBatches } from '../sensor/src/ship/batches.ts';
+import { MAX_BATCH_BYTES, splitIntoBatches } from '../sensor/src/ship/batches.ts';
 import { migrate } from '../collector/src/store/migrate.ts';
 import { PgSql } from '../collector/src/store/pg-sql.ts';
 import { Rng } from './prng.ts';
@@ -367,7 +367,7 @@ export function ingestTable(r: IngestBenchResult): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const line = (row: string[]) => row.map((c, i) => (i >= 2 && i <= 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line),
-    `- storage: ${fmt(r.summaries)} HTTP summaries (29 metrics, 8 sketches each) in batches of about 1 MiB as the sensor cuts them; ratio = median of per-run COPY time / shipping time; PostgreSQL on 127.0.0.1`].join('\n');
+    `- storage: ${fmt(r.summaries)} HTTP summaries (29 metrics, 8 sketches each) in batches of about ${MAX_BATCH_BYTES / 2 ** 20} MiB as the sensor cuts them; ratio = median of per-run COPY time / shipping time; PostgreSQL on 127.0.0.1`].join('\n');
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
