@@ -22,7 +22,12 @@ export interface CollectorOptions {
   store_timeout_ms: number;
   /** HTTP/2 pings to each sensor's connection this often; one unanswered for 20 s closes it */
   keepalive_ms: number;
-  /** batches of one stream stored at once, each in its own transaction (ingest-service.ts) */
+  /**
+   * batches of one stream stored at once, each in its own transaction (ingest-service.ts).
+   * With 4 MiB batches, 3 shipped 2 700–2 960 summaries/s on the ingest bench where 2 shipped
+   * 2 270–2 680 (same window, alternating; 2 cores), the database's and the collector's work
+   * on the batches overlapping more.
+   */
   batches_in_flight: number;
 }
 
@@ -45,7 +50,7 @@ export const DEFAULT_COLLECTOR_OPTIONS: CollectorOptions = {
   tls: null,
   store_timeout_ms: 30_000,
   keepalive_ms: 60_000,
-  batches_in_flight: 2,
+  batches_in_flight: 3,
 };
 
 /**
