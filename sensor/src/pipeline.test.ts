@@ -11,6 +11,9 @@ import { describe, test } from 'node:test';
 import { RST, SYN, ACK, Script, T0_SEC, TcpConn, iso, tcpFrame, udpFrame } from '../../test/support/frames.ts';
 import { parsePortFilter } from './cli/port-filter.ts';
 import type { ConnectionRecord } from './output/records.ts';
+import { parseSignatures } from './classify/signature-parser.ts';
+import { SignatureSet } from './classify/signature-set.ts';
+import { MAX_SIGNATURE_STATS, OTHER_SIGNATURES } from './pipeline.ts';
 
 const C = '10.0.0.1';
 const S = '10.0.0.2';
@@ -322,5 +325,35 @@ describe('connection records', () => {
     assert.equal(statistics.packets, 12); // every packet read is counted
     assert.equal(statistics.skipped.filtered, 6); // 3 on port 443, 1 UDP, 2 on port 8080
     assert.equal(statistics.flows.created, 1);
+  });
+});
+
+describe('statistics record', () => {
+  test('transactions by signature: pairs in first-seen order, bounded, the rest counted under (other)', () => {
+    // One keep-alive connection, MAX_SIGNATURE_STATS + 5 requests for distinct pages, each
+    // named by a rule after its page: the first MAX_SIGNATURE_STATS names are counted one by
+    // one, the last 5 together under "http (other)".
+    const rules = parseSignatures('transaction PAGE_$1 { Subject =~ "^GET /p([0-9]+)$"; }\n', 'pages.sigs');
+    const classifier = SignatureSet.fromRules(rules, { max_names_per_rule: MAX_SIGNATURE_STATS + 10 });
+    const c = new TcpConn(C, 40000, S, 80);
+    const sc = new Script({ classifier })
+      .at(1_000, c.syn(SYN_OPTS))
+      .at(2_000, c.synAck(SYNACK_OPTS))
+      .at(3_000, c.ack('c'));
+    const n = MAX_SIGNATURE_STATS + 5;
+    for (let i = 0; i < n; i++) {
+      sc.at(10_000 + i * 1_000, c.send('c', `GET /p${i} HTTP/1.1\r\nHost: h\r\n\r\n`));
+      sc.at(10_500 + i * 1_000, c.send('s', OK_0));
+    }
+    const { transactions, statistics } = sc.run();
+    assert.equal(transactions.length, n);
+    assert.equal(transactions[n - 1]!.signature, `PAGE_${n - 1}`); // the record keeps its name
+    const keys = Object.keys(statistics.transactions.by_signature);
+    assert.equal(keys.length, MAX_SIGNATURE_STATS + 1);
+    assert.deepEqual(keys.slice(0, 3), ['http PAGE_0', 'http PAGE_1', 'http PAGE_2']);
+    assert.equal(keys[MAX_SIGNATURE_STATS - 1], `http PAGE_${MAX_SIGNATURE_STATS - 1}`);
+    assert.equal(statistics.transactions.by_signature['http PAGE_0'], 1);
+    assert.equal(statistics.transactions.by_signature[`http ${OTHER_SIGNATURES}`], 5);
+    assert.equal(Object.values(statistics.transactions.by_signature).reduce((a, b) => a + b, 0), n);
   });
 });

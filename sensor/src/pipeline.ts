@@ -69,6 +69,9 @@ export const DEFAULT_SENSOR_OPTIONS: SensorOptions = {
 export type SensorStatistics = Omit<StatisticsRecord, 'type'>;
 
 const NO_BYTES = new Uint8Array(0);
+/** (protocol, signature) pairs the statistics record counts one by one; later new ones count under OTHER_SIGNATURES */
+export const MAX_SIGNATURE_STATS = 10_000;
+export const OTHER_SIGNATURES = '(other)';
 
 /** `conv` column values besides a Conversation: not decided yet / no analyzer wants this flow. */
 const NO_ANALYZER = null;
@@ -101,7 +104,16 @@ export class Pipeline implements PacketSink, ConversationOwner {
   private connections = 0;
   private late_packets = 0;
   private readonly by_protocol: Record<string, number> = {};
-  private readonly by_signature: Record<string, number> = {};
+  /**
+   * Transactions by protocol and signature name, for the statistics record: a count per pair,
+   * the pairs in first-seen order. Names are the analyzers' constants or the signature set's
+   * stored strings, so the two lookups per transaction hash nothing new (a `${protocol} ${name}`
+   * key was a string to build and hash per transaction). Bounded: past MAX_SIGNATURE_STATS pairs,
+   * a protocol's new names count under `(other)` (the guard of signature-set.ts bounds names per
+   * interval, not over a sensor's lifetime).
+   */
+  private readonly by_signature = new Map<string, Map<string, { n: number }>>();
+  private readonly signature_order: { key: string; count: { n: number } }[] = [];
   private readonly outcomes: Record<string, number> = {};
   private readonly anomalies: Record<string, number> = {};
   private readonly connection_outcomes: Record<string, number> = {};
@@ -189,7 +201,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
       fragments: d.fragments,
       flows: { created: t.created, active: t.count, peak: t.peak, closed: t.closed, expired: t.expired, evicted: t.evicted, max: t.max_flows },
       connections: { total: this.connections, by_outcome: { ...this.connection_outcomes } },
-      transactions: { total: this.transactions, by_protocol: { ...this.by_protocol }, by_signature: { ...this.by_signature }, by_outcome: { ...this.outcomes } },
+      transactions: { total: this.transactions, by_protocol: { ...this.by_protocol }, by_signature: Object.fromEntries(this.signature_order.map((e) => [e.key, e.count.n])), by_outcome: { ...this.outcomes } },
       anomalies: { ...this.anomalies },
       capture: capture === null ? null : { format: capture.format, interfaces: capture.interfaces, bytes_read: capture.bytes_read, error: capture.error?.message ?? null },
       kernel_drops: null,
@@ -432,6 +444,25 @@ export class Pipeline implements PacketSink, ConversationOwner {
     return b !== undefined && b.length === bytes ? b : Buffer.allocUnsafe(bytes);
   }
 
+  private countSignature(protocol: string, signature: string): void {
+    let names = this.by_signature.get(protocol);
+    if (names === undefined) {
+      names = new Map();
+      this.by_signature.set(protocol, names);
+    }
+    let count = names.get(signature);
+    if (count === undefined) {
+      const name = this.signature_order.length < MAX_SIGNATURE_STATS ? signature : OTHER_SIGNATURES;
+      count = names.get(name);
+      if (count === undefined) {
+        count = { n: 0 };
+        names.set(name, count);
+        this.signature_order.push({ key: `${protocol} ${name}`, count });
+      }
+    }
+    count.n++;
+  }
+
   emitTransaction(tx: Transaction, conv: Conversation): void {
     const classifier = this.options.classifier;
     if (classifier !== null) {
@@ -444,8 +475,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
     }
     this.transactions++;
     this.by_protocol[tx.protocol] = (this.by_protocol[tx.protocol] ?? 0) + 1;
-    const sigkey = `${tx.protocol} ${tx.signature}`;
-    this.by_signature[sigkey] = (this.by_signature[sigkey] ?? 0) + 1;
+    this.countSignature(tx.protocol, tx.signature);
     this.outcomes[tx.outcome] = (this.outcomes[tx.outcome] ?? 0) + 1;
     const sink = this.options.metrics_sink;
     if (this.on_record === null && sink === null) return;
