@@ -92,3 +92,31 @@ test('buf lint is clean and buf generate reproduces the committed code', () => {
     rmSync(out, { recursive: true, force: true });
   }
 });
+
+test('nice-grpc hands message bytes to grpc-js and back without copying them (patches-grpc)', async () => {
+  // A batch is megabytes: nice-grpc 2.1.18 copied every message once on each side
+  // (Buffer.from), which patches-grpc/nice-grpc+2.1.18.patch removes. Bytes that are already
+  // a Buffer pass as they are; any other Uint8Array becomes a Buffer over the same memory.
+  const path = 'nice-grpc/lib/service-definitions/index.js';
+  const defs = (await import(path)) as {
+    normalizeServiceDefinition(d: object): Record<string, object>;
+    toGrpcJsMethodDefinition(d: object): { requestSerialize(v: unknown): Buffer; requestDeserialize(b: Buffer): unknown; responseSerialize(v: unknown): Buffer };
+  };
+  let received: unknown = null;
+  const method = {
+    path: '/wiretime.test.Raw/Send', requestStream: true, responseStream: false, options: {},
+    requestSerialize: (v: Uint8Array) => v, requestDeserialize: (b: Uint8Array) => (received = b),
+    responseSerialize: (v: Uint8Array) => v, responseDeserialize: (b: Uint8Array) => b,
+  };
+  const grpc = defs.toGrpcJsMethodDefinition(defs.normalizeServiceDefinition({ send: method })['send']!);
+  const plain = new Uint8Array(new ArrayBuffer(64), 8, 16).fill(7);
+  const sent = grpc.requestSerialize(plain);
+  assert.ok(Buffer.isBuffer(sent));
+  assert.equal(sent.buffer, plain.buffer, 'a Uint8Array is viewed, not copied');
+  assert.equal(sent.byteOffset, 8);
+  assert.equal(sent.length, 16);
+  const buffer = Buffer.from('a message as grpc-js hands it over');
+  assert.equal(grpc.requestSerialize(buffer), buffer, 'a Buffer passes as it is');
+  grpc.requestDeserialize(buffer);
+  assert.equal(received, buffer, 'the service sees the very Buffer grpc-js decoded');
+});
