@@ -187,9 +187,16 @@ function startCollector(url: string): Promise<{ child: ChildProcess; port: numbe
  * Both timed parts start right after a checkpoint: otherwise the one the previous part's WAL
  * (about 1 GB per 50 000 summaries) brings on lands in either of them at random.
  */
-function checkpoint(): Promise<unknown> {
-  return admin((c) => c.query('CHECKPOINT'));
+async function checkpoint(): Promise<void> {
+  try {
+    await admin((c) => c.query('CHECKPOINT'));
+  } catch (err) {
+    // CHECKPOINT needs a superuser or pg_checkpoint: without it the runs are only noisier
+    if (!checkpoint_warned) process.stderr.write(`  no CHECKPOINT before the timed parts (${(err as Error).message}): their times may include one\n`);
+    checkpoint_warned = true;
+  }
 }
+let checkpoint_warned = false;
 
 async function count(url: string, table: string): Promise<number> {
   const c = new pg.Client({ connectionString: url });
