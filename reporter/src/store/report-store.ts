@@ -157,6 +157,11 @@ function byTable(spans: readonly Span[]): { facts: string; sketches: string; spa
   return out;
 }
 
+/** One SELECT per table the spans are in, each made by `select`, as one UNION ALL. */
+function unionByTable(spans: readonly Span[], select: (t: { facts: string; sketches: string; spans: Span[] }) => string): string {
+  return byTable(spans).map(select).join('\n       UNION ALL\n       ');
+}
+
 /** Collects bound parameters and hands out their placeholders. */
 class Params {
   readonly values: unknown[] = [];
@@ -315,15 +320,13 @@ export class ReportStore {
               max(hi) FILTER (WHERE n > 0) AS max,
               max(interval_s) FILTER (WHERE n > 0) AS max_interval_s${pk.length > 0 ? `,
               count(*) FILTER (WHERE n > 0) AS rows_with_values` : ''}${pCols}
-       FROM (${byTable(spans).map((t) => `SELECT ${key} AS key, f.count AS c, f.interval_s,
+       FROM (${unionByTable(spans, (t) => `SELECT ${key} AS key, f.count AS c, f.interval_s,
                     (f.metrics -> ${m} ->> 'count')::int8 AS n,
                     (f.metrics -> ${m} ->> 'sum')::float8 AS total,
                     (f.metrics -> ${m} ->> 'min')::float8 AS lo,
                     (f.metrics -> ${m} ->> 'max')::float8 AS hi${pRows}
              FROM ${t.facts} f
-             WHERE ${timeWhere('f', t.spans, p)}${dims}`).join(`
-             UNION ALL
-             `)}
+             WHERE ${timeWhere('f', t.spans, p)}${dims}`)}
              OFFSET 0) x
        GROUP BY key
        HAVING sum(n) FILTER (WHERE n > 0) > 0`;
@@ -376,11 +379,9 @@ export class ReportStore {
     const rows = await q.query<{ key: bigint; count: bigint; rows_with_values: bigint; upper_max: number | null; upper_rows: bigint }>(
       `SELECT key, sum(n) FILTER (WHERE n > 0)::int8 AS count, count(*) FILTER (WHERE n > 0) AS rows_with_values,
               max(u) AS upper_max, count(u) AS upper_rows
-       FROM (${byTable(spans).map((t) => `SELECT ${key} AS key, (f.metrics -> ${m} ->> 'count')::int8 AS n, (f.upper_percentiles -> ${m} ->> ${k})::float8 AS u
+       FROM (${unionByTable(spans, (t) => `SELECT ${key} AS key, (f.metrics -> ${m} ->> 'count')::int8 AS n, (f.upper_percentiles -> ${m} ->> ${k})::float8 AS u
              FROM ${t.facts} f
-             WHERE ${timeWhere('f', t.spans, p)}${dims}`).join(`
-             UNION ALL
-             `)}
+             WHERE ${timeWhere('f', t.spans, p)}${dims}`)}
              OFFSET 0) x
        GROUP BY key
        HAVING sum(n) FILTER (WHERE n > 0) > 0`,
@@ -397,9 +398,9 @@ export class ReportStore {
     const key = keySql(grouping, 'k', p);
     const where = `k.metric = ${m}${dimensionWhere('k', filter, p)}${keysWhere('k', grouping, keys, p)}`;
     return q.query<{ key: bigint; sketch: Uint8Array }>(
-      byTable(spans).map((t) => `SELECT ${key} AS key, k.sketch
+      unionByTable(spans, (t) => `SELECT ${key} AS key, k.sketch
        FROM ${t.sketches} k
-       WHERE ${timeWhere('k', t.spans, p)} AND ${where}`).join('\n       UNION ALL\n       '),
+       WHERE ${timeWhere('k', t.spans, p)} AND ${where}`),
       p.values,
     );
   }
