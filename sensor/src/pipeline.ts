@@ -44,8 +44,8 @@ export interface MetricsSink {
 export interface TransactionClassifier {
   /** request bytes a transaction must keep for the rules */
   readonly request_bytes_needed: number;
-  /** the first matching rule's name, or null */
-  classify(protocol: string, request: Uint8Array, request_len: number, subject: string): string | null;
+  /** the first matching rule's name, or null; `request`: the request's first bytes as latin1 */
+  classifyText(protocol: string, request: string, subject: string): string | null;
 }
 
 /**
@@ -68,7 +68,6 @@ export const DEFAULT_SENSOR_OPTIONS: SensorOptions = {
 /** The statistics block (DESIGN.md, Raw output) minus its `type`. */
 export type SensorStatistics = Omit<StatisticsRecord, 'type'>;
 
-const NO_BYTES = new Uint8Array(0);
 /** (protocol, signature) pairs the statistics record counts one by one; later new ones count under OTHER_SIGNATURES */
 export const MAX_SIGNATURE_STATS = 10_000;
 export const OTHER_SIGNATURES = '(other)';
@@ -432,18 +431,6 @@ export class Pipeline implements PacketSink, ConversationOwner {
   /** The metrics handed to `metrics_sink`, reused: TRANSACTION_METRICS has the most (29). */
   private readonly metric_values = new Float64Array(TRANSACTION_METRICS.length);
 
-  /**
-   * Request-prefix buffers of emitted transactions, reused (bounded: the rest are left to the GC).
-   * Buffers, not plain Uint8Arrays: the classifier reads them as latin1 strings, which a
-   * Buffer gives without a view object per call (~95 ns less per classified request).
-   */
-  private readonly prefix_pool: Buffer[] = [];
-
-  prefixBuffer(bytes: number): Uint8Array {
-    const b = this.prefix_pool.pop();
-    return b !== undefined && b.length === bytes ? b : Buffer.allocUnsafe(bytes);
-  }
-
   private countSignature(protocol: string, signature: string): void {
     let names = this.by_signature.get(protocol);
     if (names === undefined) {
@@ -466,12 +453,9 @@ export class Pipeline implements PacketSink, ConversationOwner {
   emitTransaction(tx: Transaction, conv: Conversation): void {
     const classifier = this.options.classifier;
     if (classifier !== null) {
-      const name = classifier.classify(tx.protocol, tx.request_prefix ?? NO_BYTES, tx.request_prefix_len, tx.subject);
+      const name = classifier.classifyText(tx.protocol, tx.request_text, tx.subject);
       if (name !== null) tx.signature = name;
-      if (tx.request_prefix !== null) {
-        if (this.prefix_pool.length < 1024 && Buffer.isBuffer(tx.request_prefix)) this.prefix_pool.push(tx.request_prefix);
-        tx.request_prefix = null;
-      }
+      tx.request_text = '';
     }
     this.transactions++;
     this.by_protocol[tx.protocol] = (this.by_protocol[tx.protocol] ?? 0) + 1;

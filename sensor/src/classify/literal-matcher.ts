@@ -121,13 +121,14 @@ export class LiteralMatcher {
     return count;
   }
 
-  /** Scans a string (code units above 0xff match no literal). */
-  scanString(str: string): number {
+  /** Scans `str[0 .. len)` (code units above 0xff match no literal). */
+  scanString(str: string, len: number = str.length): number {
     const scan = this.nextScan();
     const { cls, delta, classes } = this;
     let count = 0;
     let v = 0;
-    for (let i = 0; i < str.length; i++) {
+    const n = len < str.length ? len : str.length;
+    for (let i = 0; i < n; i++) {
       const u = str.charCodeAt(i);
       v = delta[(v >>> 1) + (u > 0xff ? 0 : cls[u]!)]!;
       if ((v & 1) !== 0) count = this.report((v >>> 1) / classes, scan, count);

@@ -68,13 +68,14 @@ export class PrefixTrie {
     return count;
   }
 
-  /** Walks `str` from its start. */
-  walkString(str: string): number {
+  /** Walks `str[start .. end)` (by default the whole string). */
+  walkString(str: string, start = 0, end: number = str.length): number {
     const { cls, classes, next_state, ends, found } = this;
     let count = 0;
     let s = 0;
     if (ends[0]! >= 0) found[count++] = ends[0]!;
-    for (let i = 0; i < str.length; i++) {
+    const to = end < str.length ? end : str.length;
+    for (let i = start; i < to; i++) {
       const u = str.charCodeAt(i);
       const c = u > 0xff ? 0 : cls[u]!;
       if (c === 0) break;

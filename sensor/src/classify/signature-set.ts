@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { latin1 } from '../decode/latin1.ts';
 import { enableLinearRegexFallback, runsInLinearTime } from './linear-regex.ts';
 import { LiteralMatcher } from './literal-matcher.ts';
 import { translatePcre } from './pcre-pattern.ts';
@@ -64,8 +65,6 @@ interface View {
   /** indexes into the set's per-Offset prefix tries that have applicable rules */
   readonly prefix_groups: Int32Array;
   readonly subject_prefix: boolean;
-  /** request bytes any applicable content rule looks at */
-  readonly content_end: number;
   readonly rule_count: number;
 }
 
@@ -255,6 +254,15 @@ export class SignatureSet {
    * analyzer's (e.g. `GET /index.html`, `A www.example.com`).
    */
   classify(protocol: string, request: Uint8Array, request_len: number, subject: string): string | null {
+    const n = Math.max(0, Math.min(request_len | 0, request.length, this.request_bytes_needed));
+    return this.classifyText(protocol, n > 0 ? latin1(request, 0, n) : '', subject);
+  }
+
+  /**
+   * The same, with the request's first bytes as latin1 text (one code unit per byte), as the
+   * pipeline keeps them; code units from request_bytes_needed on are ignored.
+   */
+  classifyText(protocol: string, request: string, subject: string): string | null {
     if (this.size === 0) {
       this.unmatched++;
       return null;
@@ -264,10 +272,10 @@ export class SignatureSet {
       this.unmatched++;
       return null;
     }
-    const n = Math.max(0, Math.min(request_len | 0, request.length, this.request_bytes_needed));
+    const n = request.length < this.request_bytes_needed ? request.length : this.request_bytes_needed;
     let nc = 0;
     if (v.scan_content_end > 0 && n > 0) {
-      const k = this.content_matcher.scanBytes(request, n < v.scan_content_end ? n : v.scan_content_end);
+      const k = this.content_matcher.scanString(request, n < v.scan_content_end ? n : v.scan_content_end);
       nc = this.collect(this.content_matcher.found, k, this.content_lits.rules, v, nc);
     }
     const groups = v.prefix_groups;
@@ -276,7 +284,7 @@ export class SignatureSet {
       const off = this.prefix_offsets[gi]!;
       if (off >= n) continue;
       const trie = this.prefix_tries[gi]!;
-      const k = trie.walkBytes(request, off, n);
+      const k = trie.walkString(request, off, n);
       nc = this.collect(trie.found, k, this.prefix_index[gi]!.rules, v, nc);
     }
     if (v.scan_subject && subject.length > 0) {
@@ -300,7 +308,6 @@ export class SignatureSet {
 
     // rules in file order: merge the always-tried list with the prefilter's candidates
     const always = v.always;
-    let content: string | null = null;
     let i = 0;
     let j = 0;
     while (i < always.length || j < nc) {
@@ -309,9 +316,8 @@ export class SignatureSet {
       let input: string;
       if (cr.content) {
         if (cr.offset >= n) continue; // the request does not reach this rule's window
-        if (content === null) content = latin1(request, n < v.content_end ? n : v.content_end);
         const end = cr.end < n ? cr.end : n;
-        input = cr.offset === 0 && end === n ? content : content.substring(cr.offset, end);
+        input = cr.offset === 0 && end === request.length ? request : request.substring(cr.offset, end);
       } else input = subject;
 
       if (cr.parts === null) {
@@ -385,13 +391,11 @@ export class SignatureSet {
     const always: number[] = [];
     let scan_content_end = 0;
     let scan_subject = false;
-    let content_end = 0;
     let count = 0;
     this.rules.forEach((cr, r) => {
       if (cr.rule.protocol !== null && cr.rule.protocol !== protocol) return;
       applies[r] = 1;
       count++;
-      if (cr.content) content_end = Math.max(content_end, cr.end);
       if (!cr.triggered) always.push(r);
       if (cr.floating) {
         if (cr.content) scan_content_end = Math.max(scan_content_end, cr.end);
@@ -405,18 +409,11 @@ export class SignatureSet {
     const subject_prefix = this.subject_prefix_index.rules.some((list) => list.some((r) => applies[r] === 1));
     const v: View = {
       applies, always: Int32Array.from(always), scan_content_end, scan_subject,
-      prefix_groups: Int32Array.from(prefix_groups), subject_prefix, content_end, rule_count: count,
+      prefix_groups: Int32Array.from(prefix_groups), subject_prefix, rule_count: count,
     };
     if (this.views.size < MAX_VIEWS) this.views.set(protocol, v);
     return v;
   }
-}
-
-/** The first `n` bytes as latin1 (one code unit per byte). */
-function latin1(bytes: Uint8Array, n: number): string {
-  return Buffer.isBuffer(bytes)
-    ? bytes.toString('latin1', 0, n)
-    : Buffer.from(bytes.buffer, bytes.byteOffset, n).toString('latin1');
 }
 
 function expand(parts: readonly (string | number)[], m: RegExpExecArray): string {

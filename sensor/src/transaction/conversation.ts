@@ -1,13 +1,12 @@
 import type { Analyzer, AnalyzerContext, AnalyzerSession, CloseReason } from '../analyzers/analyzer.ts';
 import { TcpFlag, type DecodedPacket } from '../decode/decoded-packet.ts';
+import { latin1 } from '../decode/latin1.ts';
 import { Transaction } from './transaction.ts';
 
 /** Where finished transactions and counted anomalies go (the pipeline). */
 export interface ConversationOwner {
   emitTransaction(tx: Transaction, conv: Conversation): void;
   count(kind: string): void;
-  /** a buffer of `bytes` for a request's first bytes; it comes back when the transaction is emitted */
-  prefixBuffer(bytes: number): Uint8Array;
 }
 
 export interface ConversationLimits {
@@ -268,20 +267,18 @@ export class Conversation implements AnalyzerContext {
     this.cursor += n;
   }
 
-  /** Copies the request's first bytes (what signature rules look at) out of the reused capture buffer. */
+  /**
+   * Keeps the request's first bytes (what signature rules look at) as latin1 text, cut
+   * straight out of the reused capture buffer: one native slice per segment, no copy.
+   */
   private keepRequestPrefix(tx: Transaction, n: number, keep: number): void {
     const from = this.cursor - this.chunk_cursor;
     const take = Math.min(n, keep - tx.request_bytes, this.chunk_len - from);
     if (from < 0 || take <= 0) return; // bytes the capture did not keep (snap length)
-    if (tx.request_prefix === null) tx.request_prefix = this.owner.prefixBuffer(keep);
-    if (tx.request_prefix_len !== tx.request_bytes) return; // a hole before: the prefix stops there
-    // A plain loop: a subarray view per request would be an allocation per transaction.
-    const dst = tx.request_prefix;
-    const src = this.chunk_buf;
-    const at = tx.request_prefix_len;
+    if (tx.request_text.length !== tx.request_bytes) return; // a hole before: the text stops there
     const base = this.chunk_off + from;
-    for (let i = 0; i < take; i++) dst[at + i] = src[base + i]!;
-    tx.request_prefix_len += take;
+    const text = latin1(this.chunk_buf, base, base + take);
+    tx.request_text = tx.request_bytes === 0 ? text : tx.request_text + text;
   }
 
   /** A retransmitted request (DNS): timing restarts from this copy, as tshark's dns.time does. */

@@ -25,9 +25,12 @@ export class Transaction {
 
   request_bytes = 0;
   response_bytes = 0;
-  /** the request's first bytes, kept when signature rules look at them */
-  request_prefix: Uint8Array | null = null;
-  request_prefix_len = 0;
+  /**
+   * The request's first bytes as latin1 (one code unit per byte), kept when signature
+   * rules look at them: up to the rules' largest Offset + Depth, and only bytes that
+   * follow each other from the request's start (a hole ends it).
+   */
+  request_text = '';
   /** response packets carrying payload, and the sum and maximum of their payload bytes */
   server_pkts = 0;
   server_pkt_bytes_sum = 0;

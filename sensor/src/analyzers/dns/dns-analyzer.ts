@@ -1,5 +1,6 @@
 import type { Analyzer, AnalyzerContext, AnalyzerSession, CloseReason } from '../analyzer.ts';
 import { Probe } from '../analyzer.ts';
+import { latin1 } from '../../decode/latin1.ts';
 import type { Transaction } from '../../transaction/transaction.ts';
 
 /** Queries awaiting an answer per conversation; past this the oldest is given up as a timeout. */
@@ -57,7 +58,7 @@ export function parseDnsMessage(buf: Uint8Array, off: number, len: number): DnsM
     if ((l & 0xc0) !== 0 || p + 1 + l > end) return null;
     total += l + 1;
     if (total > 255) return null;
-    name += (name.length > 0 ? '.' : '') + Buffer.from(buf.buffer, buf.byteOffset + p + 1, l).toString('latin1');
+    name += (name.length > 0 ? '.' : '') + latin1(buf, p + 1, p + 1 + l);
     p += 1 + l;
   }
   if (p + 4 > end) return null;

@@ -1,5 +1,6 @@
 import type { Analyzer, AnalyzerContext, AnalyzerSession, CloseReason } from '../analyzer.ts';
 import { Probe } from '../analyzer.ts';
+import { latin1 } from '../../decode/latin1.ts';
 import type { Transaction } from '../../transaction/transaction.ts';
 
 /** Longest request or response head (start line + headers) accepted; longer is malformed. */
@@ -102,7 +103,7 @@ function methodName(b: Uint8Array, from: number, to: number): string {
     const bytes = METHOD_BYTES[m]!;
     if (to - from === bytes.length - 1 && startsWith(b, from, to - from + 1, bytes)) return METHODS[m]!;
   }
-  return Buffer.from(b.buffer, b.byteOffset + from, Math.min(to - from, 32)).toString('latin1');
+  return latin1(b, from, from + Math.min(to - from, 32));
 }
 
 function resetHead(head: Head): void {
@@ -130,7 +131,7 @@ function parseStartLine(b: Uint8Array, p: number, le: number, is_request: boolea
     const target_end = sp2 < 0 ? le : sp2;
     const q = indexOfByte(b, 0x3f /* ? */, sp1 + 1, target_end);
     const path_end = Math.min(q < 0 ? target_end : q, sp1 + 1 + MAX_SUBJECT_PATH);
-    head.path = Buffer.from(b.buffer, b.byteOffset + sp1 + 1, path_end - sp1 - 1).toString('latin1');
+    head.path = latin1(b, sp1 + 1, path_end);
     if (sp2 < 0) {
       // No version: an HTTP/0.9 simple request, the line is the whole request.
       head.http09 = head.method === 'GET';
