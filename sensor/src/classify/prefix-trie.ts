@@ -51,24 +51,7 @@ export class PrefixTrie {
     this.ends = Int32Array.from(ends);
   }
 
-  /** Walks `buf[start .. end)`; returns how many strings are prefixes there (ids in `found`). */
-  walkBytes(buf: Uint8Array, start: number, end: number): number {
-    const { cls, classes, next_state, ends, found } = this;
-    let count = 0;
-    let s = 0;
-    if (ends[0]! >= 0) found[count++] = ends[0]!; // the empty string
-    for (let i = start; i < end; i++) {
-      const c = cls[buf[i]!]!;
-      if (c === 0) break;
-      s = next_state[s * classes + c]!;
-      if (s < 0) break;
-      const id = ends[s]!;
-      if (id >= 0) found[count++] = id;
-    }
-    return count;
-  }
-
-  /** Walks `str[start .. end)` (by default the whole string). */
+  /** Walks `str[start .. end)` (by default the whole string); returns how many strings are prefixes there (ids in `found`). */
   walkString(str: string, start = 0, end: number = str.length): number {
     const { cls, classes, next_state, ends, found } = this;
     let count = 0;
