@@ -121,7 +121,8 @@ export class LiteralMatcher {
    * occurrence ending before L lies in the first, one ending at L or later starts at
    * L − (longest − 1) ≥ len − L or later and lies in the second (a literal found by both is
    * reported once). The two chains of reads overlap in time: on 80 bytes of HTTP request
-   * with the bench's 200 rules, ~110 ns instead of ~200 ns per scan.
+   * with the bench's 200 rules' literals, a scan takes ~25% less (medians of 7 on one
+   * host, same window: ~260 ns instead of ~360 ns).
    */
   scanString(str: string, len: number = str.length): number {
     const scan = this.nextScan();
