@@ -353,10 +353,11 @@ export class HttpSession implements AnalyzerSession {
     let done = false;
     let i = pos;
     while (i < end) {
-      // A JS loop, not Uint8Array.prototype.indexOf: that one is a call into the runtime per
-      // line (on an 8-line response head, ~220 ns against ~170 ns for the loop, measured).
-      const lf = indexOfByte(buf, LF, i, end);
-      if (lf < 0) {
+      // Uint8Array.prototype.indexOf is a call into the runtime per line, but its loop is
+      // cheaper per byte than one in JS: on this bench's heads (a 451-byte request with a
+      // 150-byte User-Agent, a 247-byte response) 295 + 238 ns against 379 + 216 ns, measured.
+      const lf = buf.indexOf(LF, i);
+      if (lf < 0 || lf >= end) {
         f.appendLine(buf, i, end - i);
         i = end;
         break;
