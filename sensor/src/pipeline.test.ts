@@ -357,3 +357,42 @@ describe('statistics record', () => {
     assert.equal(Object.values(statistics.transactions.by_signature).reduce((a, b) => a + b, 0), n);
   });
 });
+
+describe('the request bytes signature rules see', () => {
+  const rules = parseSignatures([
+    'transaction GET_webmail_$1 { Offset = 0; Depth = 50; Content =~ "GET .*/webmail/src/([a-z\\-_\\.]+)"; }',
+    'transaction AB { Content =~ "^GET /a/b "; }',
+  ].join('\n'), 'test.sigs');
+
+  test('a request line cut across two segments is matched whole (the seed article\'s example)', () => {
+    const c = new TcpConn(C, 40000, S, 80);
+    const { transactions } = new Script({ classifier: SignatureSet.fromRules(rules) })
+      .at(1_000, c.syn(SYN_OPTS))
+      .at(2_000, c.synAck(SYNACK_OPTS))
+      .at(3_000, c.ack('c'))
+      .at(10_000, c.send('c', 'GET /webm'))
+      .at(11_000, c.send('c', 'ail/src/right_main.php HTTP/1.1\r\nHost: h\r\n\r\n'))
+      .at(12_000, c.send('s', OK_0))
+      .run();
+    assert.equal(transactions.length, 1);
+    assert.equal(transactions[0]!.signature, 'GET_webmail_right_main.php');
+  });
+
+  test('bytes after a hole are not joined to those before it', () => {
+    // "GET /a" + (lost: "/x") + "/b HTTP/1.1...": joined across the hole the text would read
+    // "GET /a/b HTTP/1.1" and match AB, which the request never said.
+    const c = new TcpConn(C, 40000, S, 80);
+    const sc = new Script({ classifier: SignatureSet.fromRules(rules) })
+      .at(1_000, c.syn(SYN_OPTS))
+      .at(2_000, c.synAck(SYNACK_OPTS))
+      .at(3_000, c.ack('c'))
+      .at(10_000, c.send('c', 'GET /a'));
+    c.send('c', '/x'); // not captured
+    sc.at(11_000, c.send('c', '/b HTTP/1.1\r\nHost: h\r\n\r\n'))
+      .at(12_000, c.ack('s')) // the server acknowledges all of it: the two bytes were lost by the capture
+      .at(13_000, c.send('s', OK_0));
+    const { transactions } = sc.run();
+    assert.ok(transactions.length >= 1);
+    for (const t of transactions) assert.notEqual(t.signature, 'AB');
+  });
+});
