@@ -342,10 +342,10 @@ const STAGES = [
   { id: 'pipeline-summaries-warm', name: 'sensor, warmed up: 200 rules + summaries', what: 'pipeline', rules: 200 },
 ] as const;
 
-function sensorRow(stage: (typeof STAGES)[number], file: string, packets: number, id_suffix = '', name_suffix = ''): Row {
+function sensorRow(stage: (typeof STAGES)[number], file: string, packets: number): Row {
   const rules = 'rules' in stage ? rulesFile(stage.rules) : null;
   return {
-    id: `sensor-${stage.id}${rules === null ? '' : '-rules'}${id_suffix}`, name: stage.name + name_suffix,
+    id: `sensor-${stage.id}${rules === null ? '' : '-rules'}`, name: stage.name,
     command: `node --import tsx bench/sensor-stage.ts ${stage.id} ${file}${rules === null ? '' : ` ${rules}`}`,
     input: inputLabel(file, packets), input_packets: packets, status: 'ok', runs: [],
   };

@@ -90,7 +90,8 @@ class KeyState {
  * made of them: the strings a transaction brings (the conversation's server address, the
  * signature) already carry their hash from earlier lookups, while a joined key would be
  * built, flattened, hashed and compared character by character for every transaction
- * (~300 ns each, measured; as much as the metrics themselves).
+ * (replaying the bench capture's transactions: ~210 ns each with the default names, ~300–450 ns
+ * with 200 rules' names; about as much as the metrics themselves).
  */
 class IntervalState {
   /** server → server port → signature → keys */
