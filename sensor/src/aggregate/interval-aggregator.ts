@@ -308,6 +308,7 @@ export class IntervalAggregator {
         else if (c < SAMPLES_BEFORE_SKETCH) v[L.B + i * SAMPLES_BEFORE_SKETCH + c] = value;
         else {
           const nb = new BucketCounts();
+          nb.reserve(v[b + 2]!, v[b + 3]!);
           const from = L.B + i * SAMPLES_BEFORE_SKETCH;
           for (let j = 0; j < SAMPLES_BEFORE_SKETCH; j++) nb.add(v[from + j]!);
           nb.add(value);
@@ -332,10 +333,17 @@ export class IntervalAggregator {
       const m: SummaryMetric = { count, sum: v[b + 1]!, min: v[b + 2]!, max: v[b + 3]! };
       if (i < L.T) {
         const bc = ks.buckets?.[i] ?? null;
-        const sk = bc !== null ? bc.toSketch(m.min, m.max, m.sum) : sketchFromSamples(v, L.B + i * SAMPLES_BEFORE_SKETCH, count);
-        Object.assign(m, quantiles(sk, m));
-        if (v[L.N + i]! > 0) m.negative_clamped = v[L.N + i]!;
-        m.sketch = encodeSketch(sk);
+        if (bc !== null) {
+          // Straight from the buckets: the same numbers and bytes as through a library sketch.
+          Object.assign(m, bc.quantiles(m));
+          if (v[L.N + i]! > 0) m.negative_clamped = v[L.N + i]!;
+          m.sketch = bc.encode();
+        } else {
+          const sk = sketchFromSamples(v, L.B + i * SAMPLES_BEFORE_SKETCH, count);
+          Object.assign(m, quantiles(sk, m));
+          if (v[L.N + i]! > 0) m.negative_clamped = v[L.N + i]!;
+          m.sketch = encodeSketch(sk);
+        }
       }
       metrics[L.kind.metrics[i]!] = m;
     }

@@ -125,6 +125,28 @@ describe('sketch: BucketCounts', () => {
     const empty = new BucketCounts().toSketch(0, 0, 0);
     assert.equal(empty.count, 0);
   });
+
+  it('gives the quantiles and the encoded bytes of the DDSketch fed the same values, sized ahead by reserve or not', () => {
+    const rnd = prng(7);
+    for (let d = 0; d < 40; d++) {
+      const values = dataset(rnd, 1 + Math.floor(rnd() * 3000));
+      if (d === 0) values.fill(0); // zeros only
+      if (d === 1) values.splice(0, values.length, 5000); // a single value
+      const min = Math.min(...values), max = Math.max(...values);
+      const bc = new BucketCounts();
+      if (d % 2 === 0) {
+        // as the aggregator does: sized from the first few values, then fed all of them
+        const first = values.slice(0, 9);
+        bc.reserve(Math.min(...first), Math.max(...first));
+      }
+      for (const v of values) bc.add(v);
+      const lib = sketchOf(values);
+      lib.min = min;
+      lib.max = max;
+      assert.deepEqual(bc.quantiles({ min, max }), quantiles(lib, { min, max }), `dataset ${d}`);
+      assert.equal(bc.encode(), encodeSketch(lib), `dataset ${d}`);
+    }
+  });
 });
 
 describe('sketch: quantiles', () => {

@@ -99,6 +99,21 @@ export class BucketCounts {
     this.bins[i]!++;
   }
 
+  /**
+   * Sizes the (empty) buckets for values from `min` to `max`, with room on both sides: a
+   * key's first values usually span most of what its interval will see, and growing one
+   * bucket range at a time costs a new array and a copy each time (~10× the growths for
+   * the bench's 200-rule names without it).
+   */
+  reserve(min: number, max: number): void {
+    if (this.count !== 0 || !(max > MAPPING.minPossible)) return;
+    const hi = MAPPING.key(max);
+    const lo = min > MAPPING.minPossible ? MAPPING.key(min) : hi;
+    const pad = Math.max(8, (hi - lo) >> 1);
+    this.bins = new Uint32Array(hi - lo + 1 + 2 * pad);
+    this.lo = lo - pad;
+  }
+
   /** Widens the range to hold `key` (with some room on the side it grew), returns its index. */
   private grow(key: number): number {
     const old = this.bins;
@@ -122,7 +137,54 @@ export class BucketCounts {
   toSketch(min: number, max: number, sum: number): DDSketch {
     return sketchFromBins(this.lo, this.bins, this.zero, min, max, sum);
   }
+
+  /**
+   * `quantiles(this.toSketch(…), bounds)`, read off the buckets without building the
+   * library's sketch: the library's definition (DDSketch.getValueAtQuantile, its dense
+   * store's keyAtRank): rank q·(n−1); the zero bucket holds the lowest ranks; otherwise
+   * the first bucket whose running count exceeds the rank left, valued by the mapping.
+   * An interval's close does this for every timing metric of every key, in code that has
+   * not run since the last close.
+   */
+  quantiles(bounds: { min: number; max: number }): Quantiles {
+    if (this.count <= 0) throw new Error('quantiles: the sketch is empty');
+    const out = QUANTILE_SCRATCH;
+    // The four ranks ascend: one walk over the buckets finds them all.
+    const bins = this.bins;
+    let i = 0;
+    let running = 0;
+    let last = -1;
+    for (let k = 0; k < 4; k++) {
+      const rank = QUANTILE_POINTS[k]! * (this.count - 1);
+      let v = 0;
+      if (!(rank < this.zero)) {
+        const left = rank - this.zero;
+        while (!(running > left) && i < bins.length) {
+          const c = bins[i]!;
+          if (c !== 0) {
+            running += c;
+            last = i;
+          }
+          i++;
+        }
+        // past the last bucket: the library's fallback, its highest key (not reached with whole counts)
+        v = MAPPING.value(this.lo + last);
+      }
+      if (v < bounds.min) v = bounds.min;
+      if (v > bounds.max) v = bounds.max;
+      out[k] = Math.round(v);
+    }
+    return { p50: out[0]!, p90: out[1]!, p95: out[2]!, p99: out[3]! };
+  }
+
+  /** `encodeSketch(this.toSketch(…))`, byte for byte, without building the library's sketch. */
+  encode(): string {
+    return encodeStores(SKETCH_GAMMA, { bins: this.bins, offset: this.lo }, NO_STORE, this.zero);
+  }
 }
+
+const QUANTILE_POINTS = [0.5, 0.9, 0.95, 0.99];
+const QUANTILE_SCRATCH = new Float64Array(4);
 
 /** A new sketch holding the contents of both (neither is modified). */
 export function mergeSketches(a: DDSketch, b: DDSketch): DDSketch {
@@ -157,8 +219,14 @@ const VARINT = 0, I64 = 1, LEN = 2, I32 = 5;
 
 /** Bytes of a varint. */
 function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
+  // Called for every occupied bucket when a store's two forms are sized: the common sizes
+  // without a division.
+  if (v < 0x80) return 1;
+  if (v < 0x4000) return 2;
+  if (v < 0x200000) return 3;
+  let n = 4;
+  v = Math.floor(v / 0x10000000);
+  while (v > 0) {
     v = Math.floor(v / 0x80);
     n++;
   }
@@ -172,10 +240,14 @@ function zigzag(v: number): number {
 /** Writes into one scratch buffer, reused by every encodeSketch call (sizes are computed first). */
 class Writer {
   buf = Buffer.allocUnsafe(4096);
+  private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   pos = 0;
 
   reset(size: number): void {
-    if (this.buf.length < size) this.buf = Buffer.allocUnsafe(Math.max(size, this.buf.length * 2));
+    if (this.buf.length < size) {
+      this.buf = Buffer.allocUnsafe(Math.max(size, this.buf.length * 2));
+      this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+    }
     this.pos = 0;
   }
 
@@ -193,15 +265,42 @@ class Writer {
   }
 
   double(v: number): void {
-    this.buf.writeDoubleLE(v, this.pos);
+    this.view.setFloat64(this.pos, v, true);
     this.pos += 8;
   }
+
+  /**
+   * `values[from .. to]` as packed little-endian doubles. A store's contiguous form is one
+   * double per bucket of its range (hundreds for latencies spread over decades, for every
+   * timing metric of every key when an interval closes): converted in a Float64Array and
+   * copied in one go rather than written one `writeDoubleLE` at a time (~4× less time for
+   * the bench's 143 summaries at close).
+   */
+  doubles(values: ArrayLike<number>, from: number, to: number): void {
+    const n = to - from + 1;
+    if (n <= 0) return;
+    if (!LITTLE_ENDIAN) {
+      for (let i = from; i <= to; i++) this.double(values[i]!);
+      return;
+    }
+    if (this.f64.length < n) this.f64 = new Float64Array(Math.max(n, 2 * this.f64.length));
+    const f64 = this.f64;
+    if (values instanceof Uint32Array) f64.set(values.subarray(from, to + 1));
+    else for (let i = 0; i < n; i++) f64[i] = values[from + i]!;
+    this.buf.set(new Uint8Array(f64.buffer, 0, n * 8), this.pos);
+    this.pos += n * 8;
+  }
+
+  private f64 = new Float64Array(256);
 }
+
+/** Float64Array holds the platform's byte order; the wire's doubles are little-endian. */
+const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
 
 const WRITER = new Writer();
 
 interface StoreLike {
-  bins: number[];
+  bins: ArrayLike<number>;
   offset: number;
 }
 
@@ -260,7 +359,7 @@ function writeStore(w: Writer, field: number, p: StorePlan): void {
     // contiguousBinCounts (packed doubles), then contiguousBinIndexOffset
     w.tag(2, LEN);
     w.varint((p.hi - p.lo + 1) * 8);
-    for (let i = p.lo; i <= p.hi; i++) w.double(bins[i]!);
+    w.doubles(bins, p.lo, p.hi);
     w.tag(3, VARINT);
     w.varint(zigzag(p.lo + offset));
   }
@@ -269,8 +368,14 @@ function writeStore(w: Writer, field: number, p: StorePlan): void {
 /** The sketch as base64 of the DDSketch protobuf message (stores in their smaller form, see planStore). */
 export function encodeSketch(s: DDSketch): string {
   if (s.negativeStore.count > 0) throw new Error('encodeSketch: the sketch holds negative values (clamp durations to 0 first)');
-  const pos = planStore(s.store);
-  const neg = planStore(s.negativeStore);
+  return encodeStores(s.mapping.gamma, s.store, s.negativeStore, s.zeroCount);
+}
+
+const NO_STORE: StoreLike = { bins: [], offset: 0 };
+
+function encodeStores(gamma: number, positive: StoreLike, negative: StoreLike, zero_count: number): string {
+  const pos = planStore(positive);
+  const neg = planStore(negative);
   const mapping_size = 9 + 9 + 2;
   const total = 2 + mapping_size + 1 + varintSize(pos.size) + pos.size + 1 + varintSize(neg.size) + neg.size + 9;
   const w = WRITER;
@@ -279,7 +384,7 @@ export function encodeSketch(s: DDSketch): string {
   w.tag(1, LEN);
   w.varint(mapping_size);
   w.tag(1, I64);
-  w.double(s.mapping.gamma);
+  w.double(gamma);
   w.tag(2, I64);
   w.double(0);
   w.tag(3, VARINT);
@@ -288,7 +393,7 @@ export function encodeSketch(s: DDSketch): string {
   writeStore(w, 2, pos);
   writeStore(w, 3, neg);
   w.tag(4, I64);
-  w.double(s.zeroCount);
+  w.double(zero_count);
   if (w.pos !== total) throw new Error(`encodeSketch: wrote ${w.pos} bytes, planned ${total}`);
   return w.buf.toString('base64', 0, total);
 }
