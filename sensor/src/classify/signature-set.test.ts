@@ -176,6 +176,14 @@ describe('the cardinality guard', () => {
     assert.deepEqual(['A1', 'A2', 'A3', 'B1', 'B2', 'B3'].map((r) => run(s, r)), ['A_1', 'A_2', 'A_$1:other', 'B_1', 'B_2', 'B_$1:other']);
     assert.deepEqual(s.stats().folded, { A_$1: 1, B_$1: 1 });
   });
+  test('a name given last interval counts again in the new one: the budget holds whatever was seen before', () => {
+    const s = set('transaction A_$1 { Content =~ "^A([0-9]+)"; }', { max_names_per_rule: 2 });
+    assert.deepEqual(['A1', 'A2', 'A3', 'A1', 'A2'].map((r) => run(s, r)), ['A_1', 'A_2', 'A_$1:other', 'A_1', 'A_2']);
+    s.startInterval();
+    assert.deepEqual(['A3', 'A4', 'A1', 'A3'].map((r) => run(s, r)), ['A_3', 'A_4', 'A_$1:other', 'A_3']);
+    assert.deepEqual(s.namesThisInterval(), [2]);
+    assert.deepEqual(s.stats().folded, { A_$1: 2 });
+  });
   test('a name without $n is never folded', () => {
     const s = set('transaction plain { Content =~ "^GET /([0-9]+)"; }', { max_names_per_rule: 1 });
     assert.equal(run(s, 'GET /1'), 'plain');

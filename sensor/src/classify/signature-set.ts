@@ -50,6 +50,15 @@ interface CompiledRule {
    * and the aggregator's lookups by name do not hash a new string per transaction
    */
   readonly names: Map<string, string> | null;
+  /** the group number when the name has exactly one `$n` (the usual `NAME_$1`), else 0 */
+  readonly single_group: number;
+  /**
+   * For a one-group name: group text → the name admitted for it this interval, so that a
+   * repeated match costs a lookup by the (short) group text instead of building the name,
+   * flattening it and hashing it. One group text makes one name and back, so this holds at
+   * most as many entries as `names`.
+   */
+  readonly by_group: Map<string, string> | null;
   folded: number;
 }
 
@@ -144,6 +153,8 @@ export class SignatureSet {
   private readonly subject_prefix_index = new LiteralIndex();
   private readonly subject_prefix_trie: PrefixTrie;
   private readonly views = new Map<string, View>();
+  private last_protocol: string | null = null;
+  private last_view: View | null = null;
 
   // scratch for classify
   private readonly cand: Int32Array;
@@ -200,6 +211,8 @@ export class SignatureSet {
         } else this.subject_prefix_index.add(prefix, index);
       }
       const parts = nameParts(rule.name);
+      const groups = parts === null ? [] : parts.filter((x): x is number => typeof x === 'number');
+      const single = groups.length === 1 ? groups[0]! : 0;
       return {
         rule,
         content,
@@ -211,6 +224,8 @@ export class SignatureSet {
         triggered: floating !== '' || prefix !== '',
         floating: floating !== '',
         names: parts === null ? null : new Map<string, string>(),
+        single_group: single,
+        by_group: single === 0 ? null : new Map<string, string>(),
         folded: 0,
       };
     });
@@ -330,7 +345,14 @@ export class SignatureSet {
       const m = cr.regex.exec(input);
       if (m === null) continue;
       this.matched++;
-      return this.admit(cr, expand(cr.parts, m));
+      const by_group = cr.by_group;
+      if (by_group === null) return this.admit(cr, expand(cr.parts, m));
+      const text = m[cr.single_group] ?? '';
+      const known = by_group.get(text);
+      if (known !== undefined) return known;
+      const name = this.admit(cr, expand(cr.parts, m));
+      if (name !== cr.other) by_group.set(text, name);
+      return name;
     }
     this.unmatched++;
     return null;
@@ -338,7 +360,10 @@ export class SignatureSet {
 
   /** A new interval begins: the per-rule distinct-name budget starts again. */
   startInterval(): void {
-    for (const cr of this.rules) cr.names?.clear();
+    for (const cr of this.rules) {
+      cr.names?.clear();
+      cr.by_group?.clear();
+    }
   }
 
   /**
@@ -385,8 +410,15 @@ export class SignatureSet {
   }
 
   private view(protocol: string): View {
+    // Analyzers name their protocol with one constant string each: the last view is
+    // nearly always the one asked for, without a Map lookup.
+    if (protocol === this.last_protocol) return this.last_view!;
     const cached = this.views.get(protocol);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) {
+      this.last_protocol = protocol;
+      this.last_view = cached;
+      return cached;
+    }
     const applies = new Uint8Array(Math.max(1, this.size));
     const always: number[] = [];
     let scan_content_end = 0;
@@ -411,7 +443,11 @@ export class SignatureSet {
       applies, always: Int32Array.from(always), scan_content_end, scan_subject,
       prefix_groups: Int32Array.from(prefix_groups), subject_prefix, rule_count: count,
     };
-    if (this.views.size < MAX_VIEWS) this.views.set(protocol, v);
+    if (this.views.size < MAX_VIEWS) {
+      this.views.set(protocol, v);
+      this.last_protocol = protocol;
+      this.last_view = v;
+    }
     return v;
   }
 }

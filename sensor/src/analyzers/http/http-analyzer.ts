@@ -58,7 +58,8 @@ const CONTINUE_100 = Buffer.from('100-continue', 'latin1');
 /** Parsed head of a message: only what delimiting and naming need. */
 interface Head {
   method: string;
-  path: string;
+  /** a request's "METHOD path" (path without query, at most MAX_SUBJECT_PATH long): the transaction's subject */
+  subject: string;
   status: number;
   content_length: number;
   chunked: boolean;
@@ -108,7 +109,7 @@ function methodName(b: Uint8Array, from: number, to: number): string {
 
 function resetHead(head: Head): void {
   head.method = '';
-  head.path = '';
+  head.subject = '';
   head.status = -1;
   head.content_length = -1;
   head.chunked = false;
@@ -118,7 +119,7 @@ function resetHead(head: Head): void {
   head.malformed = false;
 }
 
-/** The start line b[p, le) (RFC 9112 §3, §4); only the path of a request becomes a new string. */
+/** The start line b[p, le) (RFC 9112 §3, §4); only a request's subject becomes a new string. */
 function parseStartLine(b: Uint8Array, p: number, le: number, is_request: boolean, head: Head): void {
   if (is_request) {
     const sp1 = indexOfByte(b, SP, p, le);
@@ -131,7 +132,10 @@ function parseStartLine(b: Uint8Array, p: number, le: number, is_request: boolea
     const target_end = sp2 < 0 ? le : sp2;
     const q = indexOfByte(b, 0x3f /* ? */, sp1 + 1, target_end);
     const path_end = Math.min(q < 0 ? target_end : q, sp1 + 1 + MAX_SUBJECT_PATH);
-    head.path = latin1(b, sp1 + 1, path_end);
+    // One slice of the line when it holds the method as named (up to 32 bytes) and one
+    // space: a flat string, where joining method and path would make a rope that the
+    // signature rules' first read of it flattens again.
+    head.subject = sp1 - p === head.method.length ? latin1(b, p, path_end) : `${head.method} ${latin1(b, sp1 + 1, path_end)}`;
     if (sp2 < 0) {
       // No version: an HTTP/0.9 simple request, the line is the whole request.
       head.http09 = head.method === 'GET';
@@ -207,7 +211,7 @@ class Framer {
   /** current response is an interim 1xx */
   interim = false;
   /** the last parsed head (reused) */
-  readonly head: Head = { method: '', path: '', status: -1, content_length: -1, chunked: false, expect_continue: false, http10: false, http09: false, malformed: false };
+  readonly head: Head = { method: '', subject: '', status: -1, content_length: -1, chunked: false, expect_continue: false, http10: false, http09: false, malformed: false };
 
   /** Keeps the part of a head line that a segment end cut off. */
   appendLine(buf: Uint8Array, off: number, n: number): void {
@@ -413,7 +417,7 @@ export class HttpSession implements AnalyzerSession {
     if (from_client) {
       if (tx !== null) {
         tx.signature = head.method;
-        tx.subject = `${head.method} ${head.path}`;
+        tx.subject = head.subject;
         if (head.expect_continue) tx.note('expect_100_continue');
         if (head.http09) tx.note('http_0_9');
       }
