@@ -378,6 +378,47 @@ describe('the request bytes signature rules see', () => {
     assert.equal(transactions[0]!.signature, 'GET_webmail_right_main.php');
   });
 
+  test('subjects read the same whether or not rules keep the request\'s first bytes: pipelined, heads and lines cut across segments, long paths', () => {
+    const long_path = '/' + 'p'.repeat(120);
+    const wanted = [
+      'GET /a', 'POST /cart/add', // two requests in one segment, the second after a body
+      'GET /x/y', // a head whose start line is in one segment and its end in the next
+      'GET /webmail/src/right_main.php', // a request line cut across segments
+      `GET ${long_path}`, // past the request bytes the rules keep
+      'GET /q', // the query is not part of the subject
+    ];
+    const run = (classifier: SignatureSet | null) => {
+      const c = new TcpConn(C, 40000, S, 80);
+      const ok = (n: number) => 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'.repeat(n);
+      const { transactions } = new Script({ classifier })
+        .at(1_000, c.syn(SYN_OPTS))
+        .at(2_000, c.synAck(SYNACK_OPTS))
+        .at(3_000, c.ack('c'))
+        .at(10_000, c.send('c', 'GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /cart/add HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok'))
+        .at(11_000, c.send('s', ok(2)))
+        .at(20_000, c.send('c', 'GET /x/y HTTP/1.1\r\nHo'))
+        .at(20_500, c.send('c', 'st: h\r\n\r\n'))
+        .at(21_000, c.send('s', ok(1)))
+        .at(30_000, c.send('c', 'GET /webm'))
+        .at(31_000, c.send('c', 'ail/src/right_main.php HTTP/1.1\r\nHost: h\r\n\r\n'))
+        .at(32_000, c.send('s', ok(1)))
+        .at(40_000, c.send('c', `GET ${long_path} HTTP/1.1\r\n\r\n`))
+        .at(41_000, c.send('s', ok(1)))
+        .at(60_000, c.send('c', 'GET /q?x=1 HTTP/1.1\r\n\r\n'))
+        .at(61_000, c.send('s', ok(1)))
+        .run();
+      return transactions.map((t) => t.subject);
+    };
+    assert.deepEqual(run(null), wanted);
+    // 50 request bytes kept (the long path's line is not within them), then 256 (all are)
+    const depth_50 = SignatureSet.fromRules([rules[0]!]);
+    assert.equal(depth_50.request_bytes_needed, 50);
+    assert.deepEqual(run(depth_50), wanted);
+    const depth_256 = SignatureSet.fromRules(rules);
+    assert.equal(depth_256.request_bytes_needed, 256);
+    assert.deepEqual(run(depth_256), wanted);
+  });
+
   test('bytes after a hole are not joined to those before it', () => {
     // "GET /a" + (lost: "/x") + "/b HTTP/1.1...": joined across the hole the text would read
     // "GET /a/b HTTP/1.1" and match AB, which the request never said.
