@@ -334,7 +334,9 @@ export class IntervalAggregator {
       if (i < L.T) {
         const bc = ks.buckets?.[i] ?? null;
         if (bc !== null) {
-          // Straight from the buckets: the same numbers and bytes as through a library sketch.
+          // Straight from the buckets: the same numbers and bytes as through a library sketch,
+          // without building one (closing the bench capture's transactions spread over 143
+          // keys took ~25 ms that way, ~15 ms this way: the close runs in code not yet compiled).
           Object.assign(m, bc.quantiles(m));
           if (v[L.N + i]! > 0) m.negative_clamped = v[L.N + i]!;
           m.sketch = bc.encode();

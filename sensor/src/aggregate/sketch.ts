@@ -102,8 +102,8 @@ export class BucketCounts {
   /**
    * Sizes the (empty) buckets for values from `min` to `max`, with room on both sides: a
    * key's first values usually span most of what its interval will see, and growing one
-   * bucket range at a time costs a new array and a copy each time (~10× the growths for
-   * the bench's 200-rule names without it).
+   * bucket range at a time costs a new array and a copy each time (the bench capture's
+   * transactions spread over 143 keys: 5 233 growths without it, 1 056 with it).
    */
   reserve(min: number, max: number): void {
     if (this.count !== 0 || !(max > MAPPING.minPossible)) return;
@@ -273,8 +273,7 @@ class Writer {
    * `values[from .. to]` as packed little-endian doubles. A store's contiguous form is one
    * double per bucket of its range (hundreds for latencies spread over decades, for every
    * timing metric of every key when an interval closes): converted in a Float64Array and
-   * copied in one go rather than written one `writeDoubleLE` at a time (~4× less time for
-   * the bench's 143 summaries at close).
+   * copied in one go rather than written one `writeDoubleLE` at a time.
    */
   doubles(values: ArrayLike<number>, from: number, to: number): void {
     const n = to - from + 1;

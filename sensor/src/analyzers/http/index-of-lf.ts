@@ -16,8 +16,9 @@ const LF_WORDS_MIN_BYTES = 64 * 1024;
  * has a zero byte, applied to word ^ 0x0a0a0a0a; exact as a yes/no, then the bytes of
  * that word tell where). `Uint8Array.prototype.indexOf`, which it replaces, is a call
  * into V8's C++ runtime per line with a byte loop behind it: on 400-byte request heads of
- * 9 lines spread over a 4 MiB buffer, ~800–1 000 ns per head against ~180–290 ns here, and
- * 30 ms of the bench's 470 ms with default names went to it.
+ * 9 lines spread over a 4 MiB buffer, ~800–1 000 ns per head against ~180–290 ns here. It
+ * was ~30 ms of a ~470 ms profile of the bench's default-names run; that run's median went
+ * from 466 to 455 ms (6 alternating runs each).
  */
 export function indexOfLF(b: Uint8Array, from: number, to: number): number {
   if (b !== lf_bytes) {
