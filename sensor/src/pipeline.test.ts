@@ -358,6 +358,34 @@ describe('statistics record', () => {
   });
 });
 
+describe('HTTP requests after empty lines', () => {
+  test('a CRLF after a POST body and empty lines before a request line are ignored (RFC 9112 §2.2), also when resynchronising', () => {
+    const c = new TcpConn(C, 40000, S, 80);
+    const { transactions, statistics } = new Script()
+      .at(1_000, c.syn(SYN_OPTS))
+      .at(2_000, c.synAck(SYNACK_OPTS))
+      .at(3_000, c.ack('c'))
+      .at(10_000, c.send('c', 'POST /form HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc\r\n'))
+      .at(11_000, c.send('s', OK_0))
+      .at(20_000, c.send('c', 'GET /next HTTP/1.1\r\nHost: h\r\n\r\n'))
+      .at(21_000, c.send('s', OK_0))
+      .at(30_000, c.send('c', '\r\n\r\nGET /third HTTP/1.1\r\n\r\n'))
+      .at(31_000, c.send('s', OK_0))
+      .at(40_000, c.send('c', 'NOT HTTP AT ALL\r\n')) // not a request: the client side waits for one
+      .at(50_000, c.send('c', '\r\nGET /after HTTP/1.1\r\n\r\n'))
+      .at(51_000, c.send('s', OK_0))
+      .run();
+    assert.deepEqual(transactions.map((t) => [t.subject, t.outcome]), [
+      ['POST /form', 'ok'], ['GET /next', 'ok'], ['GET /third', 'ok'], ['GET /after', 'ok'],
+    ]);
+    // request_bytes: the message only, not the empty lines around it
+    // (21 + 9 + 19 + 2 head + 3 body; 20 + 9 + 2; 21 + 2; 21 + 2)
+    assert.deepEqual(transactions.map((t) => t.request_bytes), [54, 31, 23, 23]);
+    assert.equal(statistics.anomalies['http_not_a_request'], 1);
+    assert.equal(statistics.anomalies['http_unmatched_response'], undefined);
+  });
+});
+
 describe('the request bytes signature rules see', () => {
   const rules = parseSignatures([
     'transaction GET_webmail_$1 { Offset = 0; Depth = 50; Content =~ "GET .*/webmail/src/([a-z\\-_\\.]+)"; }',

@@ -42,6 +42,13 @@ function isRequestStart(buf: Uint8Array, off: number, len: number): boolean {
   return false;
 }
 
+/** How many CR and LF bytes b[pos, end) starts with: empty lines before a request line. */
+function emptyLineBytes(b: Uint8Array, pos: number, end: number): number {
+  let k = pos;
+  while (k < end && (b[k] === 0x0d || b[k] === 0x0a)) k++;
+  return k - pos;
+}
+
 function isResponseStart(buf: Uint8Array, off: number, len: number): boolean {
   return startsWith(buf, off, len, HTTP_SLASH);
 }
@@ -258,7 +265,9 @@ export class HttpSession implements AnalyzerSession {
     const end = off + len;
     let pos = off;
     if (f.state === State.RESYNC) {
-      if (from_client ? isRequestStart(buf, off, len) : isResponseStart(buf, off, len)) f.state = State.HEAD;
+      // A segment that starts a request, perhaps after the empty lines RFC 9112 §2.2 lets a client send first.
+      const blank = from_client ? emptyLineBytes(buf, off, end) : 0;
+      if (from_client ? isRequestStart(buf, off + blank, len - blank) : isResponseStart(buf, off, len)) f.state = State.HEAD;
       else {
         this.ctx.skipBytes(len);
         return;
@@ -329,6 +338,13 @@ export class HttpSession implements AnalyzerSession {
       // A new message starts here.
       resetHead(f.head);
       if (from_client) {
+        const blank = emptyLineBytes(buf, pos, end);
+        if (blank > 0) {
+          // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before a request
+          // line (some clients send a CRLF after a POST body); it belongs to no request.
+          this.ctx.skipBytes(blank);
+          return blank;
+        }
         if (!isRequestStart(buf, pos, end - pos)) return this.lose(f, from_client, end - pos, 'http_not_a_request');
         f.tx = this.ctx.beginRequest('http');
       } else {
