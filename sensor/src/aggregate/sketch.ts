@@ -170,9 +170,7 @@ export class BucketCounts {
         // past the last bucket: the library's fallback, its highest key (not reached with whole counts)
         v = MAPPING.value(this.lo + last);
       }
-      if (v < bounds.min) v = bounds.min;
-      if (v > bounds.max) v = bounds.max;
-      out[k] = Math.round(v);
+      out[k] = clampRound(v, bounds);
     }
     return { p50: out[0]!, p90: out[1]!, p95: out[2]!, p99: out[3]! };
   }
@@ -183,6 +181,7 @@ export class BucketCounts {
   }
 }
 
+/** p50, p90, p95, p99 */
 const QUANTILE_POINTS = [0.5, 0.9, 0.95, 0.99];
 const QUANTILE_SCRATCH = new Float64Array(4);
 
@@ -201,15 +200,17 @@ export function mergeSketches(a: DDSketch, b: DDSketch): DDSketch {
  */
 export function quantiles(s: DDSketch, bounds?: { min: number; max: number }): Quantiles {
   if (s.count <= 0) throw new Error('quantiles: the sketch is empty');
-  const q = (p: number): number => {
-    let v = s.getValueAtQuantile(p);
-    if (bounds !== undefined) {
-      if (v < bounds.min) v = bounds.min;
-      if (v > bounds.max) v = bounds.max;
-    }
-    return Math.round(v);
-  };
-  return { p50: q(0.5), p90: q(0.9), p95: q(0.95), p99: q(0.99) };
+  const q = (p: number): number => clampRound(s.getValueAtQuantile(p), bounds);
+  return { p50: q(QUANTILE_POINTS[0]!), p90: q(QUANTILE_POINTS[1]!), p95: q(QUANTILE_POINTS[2]!), p99: q(QUANTILE_POINTS[3]!) };
+}
+
+/** A quantile estimate as summaries carry it: an integer, within the exact bounds when known. */
+function clampRound(v: number, bounds: { min: number; max: number } | undefined): number {
+  if (bounds !== undefined) {
+    if (v < bounds.min) v = bounds.min;
+    if (v > bounds.max) v = bounds.max;
+  }
+  return Math.round(v);
 }
 
 // ------------------------------------------------------------------ encoding
