@@ -44,6 +44,16 @@ describe('LiteralMatcher', () => {
       }
     }
   });
+  test('a literal ending at every one of 100 000 characters, then a short text: each once, the other found too', () => {
+    const mm = new LiteralMatcher(['a', 'aa', 'ab']);
+    assert.deepEqual(foundString(mm, 'a'.repeat(100_000) + 'b'), [0, 1, 2]);
+    assert.deepEqual(foundString(mm, 'xa'), [0]);
+  });
+  test('an empty literal is found in any non-empty text, beside the others', () => {
+    const mm = new LiteralMatcher(['', 'ab']);
+    assert.deepEqual(foundString(mm, 'xab'), [0, 1]);
+    assert.deepEqual(foundString(mm, 'x'.repeat(60)), [0]);
+  });
   test('no literals: nothing found', () => {
     const empty = new LiteralMatcher([]);
     assert.equal(empty.scanString('anything', 8), 0);

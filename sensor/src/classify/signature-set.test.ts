@@ -184,6 +184,21 @@ describe('the cardinality guard', () => {
     assert.deepEqual(s.namesThisInterval(), [2]);
     assert.deepEqual(s.stats().folded, { A_$1: 2 });
   });
+  test('names of two groups: a repeated pair gives its name again, a new pair counts against the budget', () => {
+    const s = set('transaction S_$2_$1 { Content =~ "^GET /([a-z]+)/([a-z]+)"; }', { max_names_per_rule: 3 });
+    const got = ['GET /a/x', 'GET /a/y', 'GET /a/x', 'GET /b/x', 'GET /a/y', 'GET /b/y', 'GET /b/x', 'GET /ab/x'].map((r) => run(s, r));
+    assert.deepEqual(got, ['S_x_a', 'S_y_a', 'S_x_a', 'S_x_b', 'S_y_a', 'S_$2_$1:other', 'S_x_b', 'S_$2_$1:other']);
+    assert.deepEqual(s.namesThisInterval(), [3]);
+    assert.deepEqual(s.stats().folded, { S_$2_$1: 2 });
+    s.startInterval();
+    assert.deepEqual(['GET /b/y', 'GET /a/x'].map((r) => run(s, r)), ['S_y_b', 'S_x_a']);
+  });
+  test('group texts that run together into one name count once', () => {
+    const s = set('transaction T_$1$2 { Content =~ "^GET /([a-z]+)-?([a-z]+)"; }', { max_names_per_rule: 2 });
+    const got = ['GET /a-bc', 'GET /ab-c', 'GET /abc', 'GET /a-bc', 'GET /x-y', 'GET /x-z', 'GET /ab-c'].map((r) => run(s, r));
+    assert.deepEqual(got, ['T_abc', 'T_abc', 'T_abc', 'T_abc', 'T_xy', 'T_$1$2:other', 'T_abc']);
+    assert.deepEqual(s.namesThisInterval(), [2]);
+  });
   test('a name without $n is never folded', () => {
     const s = set('transaction plain { Content =~ "^GET /([0-9]+)"; }', { max_names_per_rule: 1 });
     assert.equal(run(s, 'GET /1'), 'plain');

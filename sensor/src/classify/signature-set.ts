@@ -50,15 +50,19 @@ interface CompiledRule {
    * and the aggregator's lookups by name do not hash a new string per transaction
    */
   readonly names: Map<string, string> | null;
-  /** the group number when the name has exactly one `$n` (the usual `NAME_$1`), else 0 */
-  readonly single_group: number;
+  /** the distinct group numbers the name uses, in order of first use (`NAME_$1_$2`: [1, 2]); empty for a constant name */
+  readonly groups: readonly number[];
   /**
-   * For a one-group name: group text → the name admitted for it this interval, so that a
-   * repeated match costs a lookup by the (short) group text instead of building the name,
-   * flattening it and hashing it. One group text makes one name and back, so this holds at
-   * most as many entries as `names`.
+   * For a name with `$n`: group texts → the name admitted for them this interval, one Map
+   * level per group (the last level holds names), so that a repeated match costs a lookup
+   * per (short) group text instead of building the name, flattening it and hashing it.
+   * Several group texts can make one name (`$1$2`: "a"+"bc" and "ab"+"c"), so the entries
+   * are counted apart from `names` and bounded the same way: past max_names_per_rule, new
+   * ones are not kept (the name is then built and looked up in `names`, as without this).
    */
-  readonly by_group: Map<string, string> | null;
+  readonly by_groups: Map<string, unknown> | null;
+  /** names filed in `by_groups` this interval */
+  by_groups_size: number;
   folded: number;
 }
 
@@ -211,8 +215,7 @@ export class SignatureSet {
         } else this.subject_prefix_index.add(prefix, index);
       }
       const parts = nameParts(rule.name);
-      const groups = parts === null ? [] : parts.filter((x): x is number => typeof x === 'number');
-      const single = groups.length === 1 ? groups[0]! : 0;
+      const groups = parts === null ? [] : [...new Set(parts.filter((x): x is number => typeof x === 'number'))];
       return {
         rule,
         content,
@@ -224,8 +227,9 @@ export class SignatureSet {
         triggered: floating !== '' || prefix !== '',
         floating: floating !== '',
         names: parts === null ? null : new Map<string, string>(),
-        single_group: single,
-        by_group: single === 0 ? null : new Map<string, string>(),
+        groups,
+        by_groups: groups.length === 0 ? null : new Map<string, unknown>(),
+        by_groups_size: 0,
         folded: 0,
       };
     });
@@ -345,13 +349,13 @@ export class SignatureSet {
       const m = cr.regex.exec(input);
       if (m === null) continue;
       this.matched++;
-      const by_group = cr.by_group;
-      if (by_group === null) return this.admit(cr, expand(cr.parts, m));
-      const text = m[cr.single_group] ?? '';
-      const known = by_group.get(text);
+      const known = knownName(cr, m);
       if (known !== undefined) return known;
       const name = this.admit(cr, expand(cr.parts, m));
-      if (name !== cr.other) by_group.set(text, name);
+      if (name !== cr.other && cr.by_groups_size < this.max_names) {
+        rememberName(cr, m, name);
+        cr.by_groups_size++;
+      }
       return name;
     }
     this.unmatched++;
@@ -362,7 +366,8 @@ export class SignatureSet {
   startInterval(): void {
     for (const cr of this.rules) {
       cr.names?.clear();
-      cr.by_group?.clear();
+      cr.by_groups?.clear();
+      cr.by_groups_size = 0;
     }
   }
 
@@ -450,6 +455,33 @@ export class SignatureSet {
     }
     return v;
   }
+}
+
+/** The name admitted this interval for the texts of `m`'s groups, if any. */
+function knownName(cr: CompiledRule, m: RegExpExecArray): string | undefined {
+  const groups = cr.groups;
+  let level = cr.by_groups!;
+  const last = groups.length - 1;
+  for (let g = 0; g < last; g++) {
+    const next = level.get(m[groups[g]!] ?? '') as Map<string, unknown> | undefined;
+    if (next === undefined) return undefined;
+    level = next;
+  }
+  return level.get(m[groups[last]!] ?? '') as string | undefined;
+}
+
+/** Files `name` under the texts of `m`'s groups. */
+function rememberName(cr: CompiledRule, m: RegExpExecArray, name: string): void {
+  const groups = cr.groups;
+  let level = cr.by_groups!;
+  const last = groups.length - 1;
+  for (let g = 0; g < last; g++) {
+    const text = m[groups[g]!] ?? '';
+    let next = level.get(text) as Map<string, unknown> | undefined;
+    if (next === undefined) level.set(text, (next = new Map<string, unknown>()));
+    level = next;
+  }
+  level.set(m[groups[last]!] ?? '', name);
 }
 
 function expand(parts: readonly (string | number)[], m: RegExpExecArray): string {
