@@ -400,6 +400,52 @@ describe('HTTP through the pipeline', () => {
     ]);
   });
 
+  test('methods of the IANA registry and PURGE by name; any other token method as OTHER, its subject keeping it', () => {
+    const sc = new Script();
+    const c = conn();
+    handshake(sc, c, 1_000_000);
+    // four requests in turn on one connection, each answered 200 000 ns after it
+    const lines = ['MKCALENDAR /cal/home/ HTTP/1.1', 'PURGE /index.html HTTP/1.1', 'VERSION-CONTROL /repo/file HTTP/1.1', 'X-Refresh.v2 /feed?since=3 HTTP/1.0'];
+    lines.forEach((line, i) => {
+      const t = 2_000_000 + i * 1_000_000;
+      sc.at(t, c.send('c', `${line}\r\nHost: h\r\n\r\n`));
+      sc.at(t + 200_000, c.send('s', OK_0));
+      sc.at(t + 230_000, c.ack('c'));
+    });
+    const { transactions, statistics } = sc.run();
+    assert.deepEqual(transactions.map((t) => pick(t, ['signature', 'subject', 'status', 'outcome', 'ttfr_ns'])), [
+      { signature: 'MKCALENDAR', subject: 'MKCALENDAR /cal/home/', status: 200, outcome: 'ok', ttfr_ns: 200_000 },
+      { signature: 'PURGE', subject: 'PURGE /index.html', status: 200, outcome: 'ok', ttfr_ns: 200_000 },
+      { signature: 'VERSION-CONTROL', subject: 'VERSION-CONTROL /repo/file', status: 200, outcome: 'ok', ttfr_ns: 200_000 },
+      { signature: 'OTHER', subject: 'X-Refresh.v2 /feed', status: 200, outcome: 'ok', ttfr_ns: 200_000 },
+    ]);
+    assert.equal(statistics.anomalies.http_not_a_request, undefined);
+  });
+
+  test('not requests: the HTTP/2 preface, text without an HTTP/1.x version, a method past 32 bytes, a line cut by the segment', () => {
+    const sc = new Script();
+    const cases = [
+      'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n',
+      'HELLO world\r\n',
+      'FETCH /x HTTP/2\r\n\r\n',
+      `${'M'.repeat(33)} /x HTTP/1.1\r\n\r\n`,
+      'FETCH /x HTTP/1.1',
+    ];
+    // each on a connection of its own, after a GET answered in full: where a request must start
+    cases.forEach((payload, i) => {
+      const c = conn(40000 + i);
+      const t = 1_000_000 + i * 2_000_000;
+      handshake(sc, c, t);
+      sc.at(t + 200_000, c.send('c', get(`/${i}`)));
+      sc.at(t + 400_000, c.send('s', OK_0));
+      sc.at(t + 500_000, c.send('c', payload));
+      sc.at(t + 530_000, c.ack('s'));
+    });
+    const { transactions, statistics } = sc.run();
+    assert.deepEqual(transactions.map((t) => `${t.protocol} ${t.subject}`), cases.map((_, i) => `http GET /${i}`));
+    assert.equal(statistics.anomalies.http_not_a_request, cases.length);
+  });
+
   test('a response lost to a capture gap: that transaction is partial (response_lost), the next is timed normally', () => {
     const sc = new Script();
     const c = conn();

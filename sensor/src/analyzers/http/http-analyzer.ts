@@ -9,7 +9,24 @@ const MAX_HEAD_BYTES = 64 * 1024;
 /** Longest path kept in a transaction's subject. */
 const MAX_SUBJECT_PATH = 256;
 
-const METHODS = ['GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'REPORT', 'SEARCH'];
+/**
+ * Methods named as they are: the IANA HTTP Method Registry (RFC 9110 §18.2 and the WebDAV,
+ * CalDAV, versioning and binding RFCs that register the rest) without PRI, which only opens
+ * HTTP/2 (RFC 9113 §3.4), and with PURGE, which caches (Varnish, Squid, nginx) take to drop
+ * a page. The common ones first: a request's method is found by trying them in turn.
+ */
+const METHODS = ['GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE',
+  'LOCK', 'UNLOCK', 'REPORT', 'SEARCH', 'PURGE', 'QUERY', 'ACL', 'BASELINE-CONTROL', 'BIND', 'CHECKIN', 'CHECKOUT', 'LABEL', 'LINK', 'MERGE',
+  'MKACTIVITY', 'MKCALENDAR', 'MKREDIRECTREF', 'MKWORKSPACE', 'ORDERPATCH', 'REBIND', 'UNBIND', 'UNCHECKOUT', 'UNLINK', 'UPDATE',
+  'UPDATEREDIRECTREF', 'VERSION-CONTROL'];
+/**
+ * The default name of a request whose method is none of METHODS: any token is a method
+ * (RFC 9110 §9.1), but a name per method would let a client make names without bound; the
+ * subject keeps the method, for rules to name it.
+ */
+export const OTHER_METHOD = 'OTHER';
+/** Longest method taken outside METHODS, in bytes. */
+const MAX_METHOD = 32;
 const METHOD_BYTES = METHODS.map((m) => Buffer.from(m + ' ', 'latin1'));
 const HTTP_SLASH = Buffer.from('HTTP/1.', 'latin1');
 
@@ -39,7 +56,31 @@ function startsWith(buf: Uint8Array, off: number, len: number, prefix: Uint8Arra
 
 function isRequestStart(buf: Uint8Array, off: number, len: number): boolean {
   for (const m of METHOD_BYTES) if (startsWith(buf, off, len, m)) return true;
-  return false;
+  return isRequestLine(buf, off, off + len);
+}
+
+/** RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+
+/**
+ * A request with a method outside METHODS is taken only on the whole request line in
+ * `buf[off, end)` (RFC 9112 §3): a token of 1 to MAX_METHOD bytes, SP, a request-target of
+ * visible bytes, SP, `HTTP/1.0` or `HTTP/1.1`, CRLF or a bare LF; what a stray segment of
+ * another protocol or of a body does not look like. A line split over segments is not taken.
+ */
+function isRequestLine(b: Uint8Array, off: number, end: number): boolean {
+  let i = off;
+  const method_end = Math.min(end, off + MAX_METHOD + 1);
+  while (i < method_end && TCHAR[b[i]!] === 1) i++;
+  if (i === off || i >= method_end || b[i] !== SP) return false;
+  const target = ++i;
+  while (i < end && b[i]! > SP && b[i]! < 0x7f) i++;
+  if (i === target || i + 9 > end || b[i] !== SP || !startsWith(b, i + 1, end - i - 1, HTTP_SLASH)) return false;
+  const minor = b[i + 8];
+  if (minor !== 0x30 && minor !== 0x31) return false;
+  i += 9;
+  return i < end && (b[i] === LF || (b[i] === CR && i + 1 < end && b[i + 1] === LF));
 }
 
 /** How many CR and LF bytes b[pos, end) starts with: empty lines before a request line. */
@@ -112,7 +153,7 @@ function methodName(b: Uint8Array, from: number, to: number): string {
     const bytes = METHOD_BYTES[m]!;
     if (to - from === bytes.length - 1 && startsWith(b, from, to - from + 1, bytes)) return METHODS[m]!;
   }
-  return latin1(b, from, from + Math.min(to - from, 32));
+  return OTHER_METHOD;
 }
 
 function resetHead(head: Head): void {
@@ -140,10 +181,9 @@ function parseStartLine(b: Uint8Array, p: number, le: number, is_request: boolea
     const target_end = sp2 < 0 ? le : sp2;
     const q = indexOfByte(b, 0x3f /* ? */, sp1 + 1, target_end);
     const path_end = Math.min(q < 0 ? target_end : q, sp1 + 1 + MAX_SUBJECT_PATH);
-    // One slice of the line when it holds the method as named (up to 32 bytes) and one
-    // space: a flat string, where joining method and path would make a rope that the
-    // signature rules' first read of it flattens again.
-    head.subject = sp1 - p === head.method.length ? latin1(b, p, path_end) : `${head.method} ${latin1(b, sp1 + 1, path_end)}`;
+    // One slice of the line, method as sent, one space, path: a flat string, where joining
+    // method and path would make a rope that the signature rules' first read of it flattens again.
+    head.subject = latin1(b, p, path_end);
     if (sp2 < 0) {
       // No version: an HTTP/0.9 simple request, the line is the whole request.
       head.http09 = head.method === 'GET';
