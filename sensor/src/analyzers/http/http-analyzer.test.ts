@@ -422,6 +422,20 @@ describe('HTTP through the pipeline', () => {
     assert.equal(statistics.anomalies.http_not_a_request, undefined);
   });
 
+  test('a known method with a version other than HTTP/1.0 or HTTP/1.1 is a malformed request, still answered and timed', () => {
+    const sc = new Script();
+    const c = conn();
+    handshake(sc, c, 1_000_000);
+    sc.at(2_000_000, c.send('c', 'GET /x XTTP/1.1\r\nHost: h\r\n\r\n'));
+    sc.at(2_200_000, c.send('s', OK_0));
+    sc.at(2_230_000, c.ack('c'));
+    const { transactions, statistics } = sc.run();
+    assert.deepEqual(transactions.map((t) => pick(t, ['signature', 'subject', 'status', 'notes', 'ttfr_ns'])), [
+      { signature: 'GET', subject: 'GET /x', status: 200, notes: ['malformed_request'], ttfr_ns: 200_000 },
+    ]);
+    assert.equal(statistics.anomalies.http_malformed_request, 1);
+  });
+
   test('not requests: the HTTP/2 preface, text without an HTTP/1.x version, a method past 32 bytes, a line cut by the segment', () => {
     const sc = new Script();
     const cases = [

@@ -29,6 +29,10 @@ export const OTHER_METHOD = 'OTHER';
 const MAX_METHOD = 32;
 const METHOD_BYTES = METHODS.map((m) => Buffer.from(m + ' ', 'latin1'));
 const HTTP_SLASH = Buffer.from('HTTP/1.', 'latin1');
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HTAB = 0x09;
 
 const enum State {
   /** between messages or inside a head: collecting start line + headers */
@@ -76,17 +80,22 @@ function isRequestLine(b: Uint8Array, off: number, end: number): boolean {
   if (i === off || i >= method_end || b[i] !== SP) return false;
   const target = ++i;
   while (i < end && b[i]! > SP && b[i]! < 0x7f) i++;
-  if (i === target || i + 9 > end || b[i] !== SP || !startsWith(b, i + 1, end - i - 1, HTTP_SLASH)) return false;
-  const minor = b[i + 8];
-  if (minor !== 0x30 && minor !== 0x31) return false;
+  if (i === target || b[i] !== SP || httpMinor(b, i + 1, end) < 0) return false;
   i += 9;
   return i < end && (b[i] === LF || (b[i] === CR && i + 1 < end && b[i + 1] === LF));
+}
+
+/** 0 or 1 when b[at, at + 8) within `end` is `HTTP/1.0` or `HTTP/1.1`, else −1. */
+function httpMinor(b: Uint8Array, at: number, end: number): number {
+  if (at + 8 > end || !startsWith(b, at, end - at, HTTP_SLASH)) return -1;
+  const d = b[at + 7]! - 0x30;
+  return d === 0 || d === 1 ? d : -1;
 }
 
 /** How many CR and LF bytes b[pos, end) starts with: empty lines before a request line. */
 function emptyLineBytes(b: Uint8Array, pos: number, end: number): number {
   let k = pos;
-  while (k < end && (b[k] === 0x0d || b[k] === 0x0a)) k++;
+  while (k < end && (b[k] === CR || b[k] === LF)) k++;
   return k - pos;
 }
 
@@ -94,10 +103,6 @@ function isResponseStart(buf: Uint8Array, off: number, len: number): boolean {
   return startsWith(buf, off, len, HTTP_SLASH);
 }
 
-const CR = 0x0d;
-const LF = 0x0a;
-const SP = 0x20;
-const HTAB = 0x09;
 const CONTENT_LENGTH = Buffer.from('content-length', 'latin1');
 const TRANSFER_ENCODING = Buffer.from('transfer-encoding', 'latin1');
 const EXPECT = Buffer.from('expect', 'latin1');
@@ -188,9 +193,11 @@ function parseStartLine(b: Uint8Array, p: number, le: number, is_request: boolea
       // No version: an HTTP/0.9 simple request, the line is the whole request.
       head.http09 = head.method === 'GET';
       head.malformed = !head.http09;
-    } else if (le - sp2 === 9 && b[sp2 + 6] === 0x31 /* 1 */ && b[sp2 + 7] === 0x2e && (b[sp2 + 8] === 0x30 || b[sp2 + 8] === 0x31)) {
-      head.http10 = b[sp2 + 8] === 0x30;
-    } else head.malformed = true;
+    } else {
+      const minor = le - sp2 === 9 ? httpMinor(b, sp2 + 1, le) : -1;
+      if (minor < 0) head.malformed = true;
+      else head.http10 = minor === 0;
+    }
     return;
   }
   // "HTTP/1.x NNN reason"
