@@ -11,7 +11,8 @@
  *     heap_start_bytes, heap_bytes, ... }
  * where elapsed_ns covers the stage's work only (not Node/tsx start-up or module
  * loading), cpu_ns the process's CPU time (user + system, all threads) over the same span
- * (steadier than elapsed_ns when other work shares the cores), rss_max_bytes is the process's peak RSS (getrusage), and heap_bytes the
+ * (steadier than elapsed_ns when other work shares the cores), main_cpu_ns the main
+ * thread's own CPU time over the span (null off Linux; see mainThreadCpuNs), rss_max_bytes is the process's peak RSS (getrusage), and heap_bytes the
  * largest heapUsed + arrayBuffers sampled during the run (every 2^16 packets where
  * the stage sees packets, every 20 ms otherwise, and at the end). When the stage's
  * module cannot be imported: { stage, ok: false, error: "... not available: ..." }.
@@ -31,7 +32,26 @@
  * from bench/generate-http-capture.ts in memory instead of a file (the live heap then
  * also holds the generator's own, constant, state: ~100 connections and its bodies).
  */
+import { readFileSync } from 'node:fs';
 import { memoryUsage, resourceUsage } from 'node:process';
+
+/**
+ * CPU time of the calling thread so far, in ns (Linux: the first field of
+ * /proc/thread-self/schedstat, the scheduler's own count of this thread's time on a CPU,
+ * ns-precise; with paravirtual steal accounting, time the hypervisor gave to another guest
+ * is not in it). The stage's work runs on the main thread, so this is its one core's work,
+ * without the time it waited for the CPU or for the file's reads, and without V8's
+ * background compile and GC threads (which `cpu_ns` includes). null where there is no
+ * such file. process.threadCpuUsage() would do the same but is not in Node 20.
+ */
+function mainThreadCpuNs(): number | null {
+  try {
+    const v = Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[0]);
+    return Number.isFinite(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
 
 type Stage = 'read' | 'decode' | 'pipeline' | 'pipeline-records' | 'pipeline-memory' | 'pipeline-summaries' | 'pipeline-summaries-warm';
 
@@ -258,9 +278,11 @@ async function run(stage: Stage, file: string): Promise<StageResult> {
   heap_peak = base.heap_start_bytes;
   const timer = setInterval(sampleHeap, 20);
   const c0 = process.cpuUsage();
+  const m0_cpu = mainThreadCpuNs();
   const t0 = process.hrtime.bigint();
   const r = await work();
   const t1 = process.hrtime.bigint();
+  const m1_cpu = mainThreadCpuNs();
   const c1 = process.cpuUsage(c0);
   clearInterval(timer);
   sampleHeap();
@@ -270,6 +292,7 @@ async function run(stage: Stage, file: string): Promise<StageResult> {
     ok: true,
     elapsed_ns: Number(t1 - t0),
     cpu_ns: (c1.user + c1.system) * 1000,
+    main_cpu_ns: m0_cpu === null || m1_cpu === null ? null : m1_cpu - m0_cpu,
     rss_max_bytes: resourceUsage().maxRSS * 1024,
     heap_bytes: heap_peak,
   };
