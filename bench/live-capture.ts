@@ -55,7 +55,14 @@ export interface LiveCaptureBenchResult {
   /** highest rate (tcpreplay's measured pps) with under 0.1% kernel drops */
   best_pps: number | null;
   target_pps: number;
-  verdict: 'ok' | 'MISSED' | '';
+  /** the rates stopped because tcpreplay could not send at the rate asked (not because of drops) */
+  sender_limited: boolean;
+  /**
+   * 'ok': no drops at the target or above; 'MISSED': drops reached the limit below the target;
+   * 'UNDECIDED': the sender's ceiling is below the target and nothing was dropped up to it, so
+   * this host cannot tell
+   */
+  verdict: 'ok' | 'MISSED' | 'UNDECIDED' | '';
 }
 
 const log = (s: string): void => void process.stderr.write(s + '\n');
@@ -144,7 +151,7 @@ export async function liveCaptureBench(options: { packets?: number; seconds?: nu
   const packets = options.packets ?? 300_000;
   const seconds = options.seconds ?? 5;
   const rates = options.rates_pps ?? [100_000, 200_000, 300_000, 400_000, 500_000, 600_000, 800_000, 1_000_000];
-  const result: LiveCaptureBenchResult = { status: 'ok', rates: [], best_pps: null, target_pps: LIVE_TARGET_PPS, verdict: '' };
+  const result: LiveCaptureBenchResult = { status: 'ok', rates: [], best_pps: null, target_pps: LIVE_TARGET_PPS, sender_limited: false, verdict: '' };
   const why = missing();
   if (why !== null) return { ...result, status: 'not available', message: why };
   mkdirSync(OUT, { recursive: true });
@@ -167,13 +174,16 @@ export async function liveCaptureBench(options: { packets?: number; seconds?: nu
       if (r.drop_fraction >= DROP_LIMIT) break;
       if (r.sent_pps < 0.9 * pps) {
         log(`  tcpreplay reached only ${r.sent_pps} pkt/s: the sender is the limit here`);
+        result.sender_limited = true;
         break;
       }
     }
   } finally {
     tearDownVeth();
   }
-  result.verdict = result.best_pps !== null && result.best_pps >= LIVE_TARGET_PPS ? 'ok' : 'MISSED';
+  const last = result.rates.at(-1);
+  result.verdict = result.best_pps !== null && result.best_pps >= LIVE_TARGET_PPS ? 'ok'
+    : result.sender_limited && last !== undefined && last.drop_fraction < DROP_LIMIT ? 'UNDECIDED' : 'MISSED';
   return result;
 }
 
@@ -182,7 +192,8 @@ export function liveCaptureSummary(r: LiveCaptureBenchResult): string {
   if (r.status !== 'ok') return `live capture (tcpreplay into a veth pair): ${r.message}`;
   const best = r.best_pps === null ? 'none' : `${r.best_pps.toLocaleString('en-US')} pkt/s`;
   return `live capture (tcpreplay into a veth pair, full pipeline): highest rate with < 0.1% kernel drops: ${best} ` +
-    `(target ${LIVE_TARGET_PPS.toLocaleString('en-US')}): ${r.verdict}; ` +
+    `(target ${LIVE_TARGET_PPS.toLocaleString('en-US')}): ${r.verdict}` +
+    (r.verdict === 'UNDECIDED' ? ' (tcpreplay could send no faster here, and nothing was dropped up to that rate)' : '') + '; ' +
     r.rates.map((x) => `${x.sent_pps.toLocaleString('en-US')} pkt/s → ${(x.drop_fraction * 100).toFixed(3)}% drops`).join(', ');
 }
 
