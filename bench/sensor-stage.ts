@@ -4,6 +4,7 @@
  *
  *   node --import tsx bench/sensor-stage.ts read|decode|pipeline|pipeline-records FILE
  *   node --import tsx bench/sensor-stage.ts pipeline-summaries|pipeline-summaries-warm FILE [RULES_FILE]
+ *   node --import tsx bench/sensor-stage.ts record-names|pipeline-summaries-known FILE RULES_FILE
  *   node --expose-gc --import tsx bench/sensor-stage.ts pipeline-memory FILE|gen:PACKETS[:SEED]
  *
  * Prints one JSON line:
@@ -24,6 +25,12 @@
  * process (a new pipeline and aggregator, the same signature set): the speed of a sensor
  * that has been running for a while, after V8 has compiled its hot code.
  *
+ * `pipeline-summaries-known` (RULES_FILE needed) is `pipeline-summaries` with the rules' names
+ * handed out by a stand-in that already knows them, in the order the pipeline asks: the
+ * request text is kept and the same keys are aggregated as with the rules, but nothing is
+ * matched, so that the rules' cost splits into naming and the rest. The names come from
+ * `record-names FILE RULES_FILE`, run once before (it writes FILE.names-RULES.json).
+ *
  * `pipeline-memory` is the full pipeline driven by hand (the `Pipeline` sink fed by
  * `readCaptureFile`) to see whether memory stays flat along the file: after each tenth
  * of the file it forces a gc and records the live heap (heapUsed + arrayBuffers above
@@ -32,7 +39,8 @@
  * from bench/generate-http-capture.ts in memory instead of a file (the live heap then
  * also holds the generator's own, constant, state: ~100 connections and its bodies).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { memoryUsage, resourceUsage } from 'node:process';
 
 /**
@@ -53,7 +61,15 @@ function mainThreadCpuNs(): number | null {
   }
 }
 
-type Stage = 'read' | 'decode' | 'pipeline' | 'pipeline-records' | 'pipeline-memory' | 'pipeline-summaries' | 'pipeline-summaries-warm';
+type Stage = 'read' | 'decode' | 'pipeline' | 'pipeline-records' | 'pipeline-memory' | 'pipeline-summaries' | 'pipeline-summaries-warm'
+  | 'pipeline-summaries-known' | 'record-names';
+const STAGE_NAMES: readonly Stage[] = ['read', 'decode', 'pipeline', 'pipeline-records', 'pipeline-memory', 'pipeline-summaries', 'pipeline-summaries-warm',
+  'pipeline-summaries-known', 'record-names'];
+
+/** Where `record-names` keeps the names RULES give the transactions of FILE (beside FILE). */
+function namesFile(file: string, rules: string): string {
+  return `${file}.names-${basename(rules)}.json`;
+}
 
 interface StageResult {
   stage: Stage;
@@ -168,13 +184,46 @@ async function run(stage: Stage, file: string): Promise<StageResult> {
         return { packets, bytes, decoded, tcp };
       };
     }
-  } else if (stage === 'pipeline-summaries' || stage === 'pipeline-summaries-warm') {
+  } else if (stage === 'pipeline-summaries' || stage === 'pipeline-summaries-warm' || stage === 'pipeline-summaries-known' || stage === 'record-names') {
     const src = await load<typeof import('../sensor/src/capture/pcap-file-source.ts')>('capture/pcap-file-source.ts', 'capture reader');
     const pl = await load<typeof import('../sensor/src/pipeline.ts')>('pipeline.ts', 'pipeline');
     const agg = await load<typeof import('../sensor/src/aggregate/interval-aggregator.ts')>('aggregate/interval-aggregator.ts', 'interval aggregator');
     const sig = await load<typeof import('../sensor/src/classify/signature-set.ts')>('classify/signature-set.ts', 'signature set');
     const rules = process.argv[4];
-    const classifier = rules === undefined ? null : sig.SignatureSet.fromFiles([rules]);
+    const set = rules === undefined ? null : sig.SignatureSet.fromFiles([rules]);
+    let classifier: import('../sensor/src/pipeline.ts').TransactionClassifier | null = set;
+    let known: { names: (string | null)[]; next: number } | null = null;
+    let record: (() => Promise<Partial<StageResult>>) | null = null;
+    if (stage === 'record-names' || stage === 'pipeline-summaries-known') {
+      if (set === null || rules === undefined) throw new Error(`${stage} needs a RULES_FILE`);
+      const path = namesFile(file, rules);
+      if (stage === 'record-names') {
+        // The names the rules give, in the order the pipeline asks for them (timed, but not a bench row).
+        const names: (string | null)[] = [];
+        classifier = { request_bytes_needed: set.request_bytes_needed, classifyText: (p, r, t) => { const n = set.classifyText(p, r, t); names.push(n); return n; } };
+        const recorder = classifier;
+        record = async () => {
+          const pipeline = new pl.Pipeline({ classifier: recorder }, null);
+          const summary = await src.readCaptureFile(file, pipeline);
+          if (summary.error) throw summary.error;
+          pipeline.finish(summary); // the transactions still open at the end are named too
+          writeFileSync(path, JSON.stringify(names));
+          return { packets: summary.packets, transactions: names.length, written_to: path };
+        };
+      } else {
+        // Read before the clock; in the timed pass the names are handed out in turn, the
+        // request text still being kept (request_bytes_needed as with the rules).
+        let names: (string | null)[];
+        try {
+          names = JSON.parse(readFileSync(path, 'utf8')) as (string | null)[];
+        } catch (e) {
+          throw new Error(`${path}: run "record-names ${file} ${rules}" first (${(e as Error).message})`, { cause: e });
+        }
+        const k = { names, next: 0 };
+        known = k;
+        classifier = { request_bytes_needed: set.request_bytes_needed, classifyText: () => (k.next < k.names.length ? k.names[k.next++]! : (k.next++, null)) };
+      }
+    }
     const pass = async (): Promise<Partial<StageResult>> => {
       let summaries = 0;
       const aggregator = new agg.IntervalAggregator({ sensor_id: 'bench' }, () => { summaries++; });
@@ -183,13 +232,16 @@ async function run(stage: Stage, file: string): Promise<StageResult> {
       const summary = await src.readCaptureFile(file, pipeline);
       const stats = pipeline.finish(summary);
       aggregator.flush();
-      return { packets: stats.packets, bytes: stats.bytes, transactions: stats.transactions.total, summaries, rules: classifier?.size ?? 0, signatures: Object.keys(stats.transactions.by_signature).length };
+      if (known !== null && known.next !== known.names.length) {
+        throw new Error(`the pipeline asked for ${known.next} names, ${known.names.length} were recorded: record them again`);
+      }
+      return { packets: stats.packets, bytes: stats.bytes, transactions: stats.transactions.total, summaries, rules: set?.size ?? 0, signatures: Object.keys(stats.transactions.by_signature).length };
     };
     if (stage === 'pipeline-summaries-warm') {
       await pass(); // before the clock: V8 compiles the hot code, the rules' regexes run once
-      classifier?.startInterval();
+      set?.startInterval();
     }
-    work = pass;
+    work = record ?? pass;
   } else if (stage === 'pipeline-memory') {
     const gc = (globalThis as { gc?: () => void }).gc;
     if (gc === undefined) throw new Error('pipeline-memory needs node --expose-gc');
@@ -280,11 +332,15 @@ async function run(stage: Stage, file: string): Promise<StageResult> {
   const c0 = process.cpuUsage();
   const m0_cpu = mainThreadCpuNs();
   const t0 = process.hrtime.bigint();
-  const r = await work();
+  let r: Partial<StageResult>;
+  try {
+    r = await work();
+  } finally {
+    clearInterval(timer); // else a failed stage's process would never exit
+  }
   const t1 = process.hrtime.bigint();
   const m1_cpu = mainThreadCpuNs();
   const c1 = process.cpuUsage(c0);
-  clearInterval(timer);
   sampleHeap();
   return {
     ...base,
@@ -299,12 +355,12 @@ async function run(stage: Stage, file: string): Promise<StageResult> {
 }
 
 const [stage, file] = process.argv.slice(2);
-if ((stage !== 'read' && stage !== 'decode' && stage !== 'pipeline' && stage !== 'pipeline-records' && stage !== 'pipeline-memory' && stage !== 'pipeline-summaries' && stage !== 'pipeline-summaries-warm') || file === undefined) {
-  console.error('usage: node [--expose-gc] --import tsx bench/sensor-stage.ts read|decode|pipeline|pipeline-records|pipeline-memory|pipeline-summaries|pipeline-summaries-warm FILE [RULES_FILE]');
+if (!STAGE_NAMES.includes(stage as Stage) || file === undefined) {
+  console.error(`usage: node [--expose-gc] --import tsx bench/sensor-stage.ts ${STAGE_NAMES.join('|')} FILE [RULES_FILE]`);
   process.exit(2);
 }
 try {
-  console.log(JSON.stringify(await run(stage, file)));
+  console.log(JSON.stringify(await run(stage as Stage, file)));
 } catch (err) {
   const e = err as Error;
   const available = e.name !== 'NotAvailable';
