@@ -32,17 +32,57 @@ describe('LiteralMatcher', () => {
     assert.deepEqual(foundBytes(m, 'she'), [0, 1]);
     assert.deepEqual(foundBytes(m, 'xyz'), []);
   });
-  test('a long text is scanned as two overlapping halves: a literal is found at every position, also across the middle', () => {
-    // longest literal 16: halves overlap by 15; a 90-character text takes the two-half path
-    const mm = new LiteralMatcher(['needle', '0123456789abcdef']);
-    for (const [id, lit] of [[0, 'needle'], [1, '0123456789abcdef']] as const) {
-      for (let at = 0; at + lit.length <= 90; at++) {
-        const text = '.'.repeat(at) + lit + '.'.repeat(90 - at - lit.length);
-        assert.deepEqual(foundString(mm, text), [id], `at ${at}`);
-        // cut just before the literal's last character: not found
-        assert.deepEqual(foundBytes(mm, text, at + lit.length - 1), [], `cut at ${at}`);
+  test('a literal is found at every position of a long text, and not when the text is cut before its end (skip scan and automaton)', () => {
+    // Every literal 4 bytes or longer: the skip scan. A 3-byte literal beside them: the
+    // automaton, whose longest literal (16) makes its halves overlap by 15 on a 90-byte text.
+    for (const lits of [['needle', '0123456789abcdef'], ['needle', '0123456789abcdef', '#!#']]) {
+      const mm = new LiteralMatcher(lits);
+      for (const [id, lit] of [[0, 'needle'], [1, '0123456789abcdef']] as const) {
+        for (let at = 0; at + lit.length <= 90; at++) {
+          const text = '.'.repeat(at) + lit + '.'.repeat(90 - at - lit.length);
+          assert.deepEqual(foundString(mm, text), [id], `${lits.length} literals, at ${at}`);
+          // cut just before the literal's last character: not found
+          assert.deepEqual(foundBytes(mm, text, at + lit.length - 1), [], `${lits.length} literals, cut at ${at}`);
+        }
+      }
+      assert.equal(mm.skip_abandoned, 0);
+    }
+  });
+  test('the skip scan agrees with includes() on random text, whole and cut short', () => {
+    let seed = 11;
+    const rnd = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    // few letters, so that literals share prefixes and ends and windows often stop on them
+    const alphabet = 'GET /sapi\r\n\xe9';
+    const word = (n: number) => Array.from({ length: n }, () => alphabet[rnd(alphabet.length)]).join('');
+    for (let set = 0; set < 20; set++) {
+      const words = [...new Set(Array.from({ length: 1 + rnd(60) }, () => word(4 + rnd(13))))];
+      const mm = new LiteralMatcher(words);
+      for (let i = 0; i < 300; i++) {
+        let text = '';
+        const len = rnd(300);
+        while (text.length < len) text += rnd(3) === 0 ? words[rnd(words.length)] : word(1 + rnd(8));
+        const cut = rnd(text.length + 1);
+        for (const n of [text.length, cut]) {
+          const want = words.flatMap((w, id) => (text.slice(0, n).includes(w) ? [id] : []));
+          assert.deepEqual(foundBytes(mm, text, n), want, `${JSON.stringify(words)} in ${JSON.stringify(text.slice(0, n))}`);
+        }
       }
     }
+  });
+  test('a text that keeps the skip scan on prefixes it never completes is scanned by the automaton instead, with the same answer', () => {
+    // Every window of "aaaa…" ends like the long literal's first 4 bytes, and each walk
+    // goes 15 bytes before failing: past its budget (2n + 64 steps) the scan changes method.
+    const mm = new LiteralMatcher(['aaaaaaaaaaaaaaab', 'aaaa', 'zzzzz']);
+    assert.deepEqual(foundString(mm, 'a'.repeat(1000)), [1]);
+    assert.equal(mm.skip_abandoned, 1);
+    assert.deepEqual(foundString(mm, 'a'.repeat(1000) + 'b zzzzz'), [0, 1, 2]);
+    assert.equal(mm.skip_abandoned, 2);
+    // an ordinary text does not
+    assert.deepEqual(foundString(mm, 'GET /aaaa HTTP/1.1'), [1]);
+    assert.equal(mm.skip_abandoned, 2);
   });
   test('a literal ending at every one of 100 000 characters, then a short text: each once, the other found too', () => {
     const mm = new LiteralMatcher(['a', 'aa', 'ab']);

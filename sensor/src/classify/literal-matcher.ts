@@ -1,12 +1,16 @@
 /**
  * Finds which of a fixed set of literal strings occur in a string (latin1 text: one code unit
- * per request byte), in one pass (Aho–Corasick compiled to a DFA over byte classes). The signature set uses it as a
+ * per request byte). When every literal is at least SKIP_MIN_LENGTH long, by a skip scan
+ * (Wu–Manber: reads a fraction of the text, see skipScan); otherwise, or when a crafted
+ * text would make the skip scan slow, in one pass of Aho–Corasick compiled to a DFA over
+ * byte classes. The signature set uses it as a
  * prefilter: a rule whose required literals are not all present cannot match, so its regex
  * is not run. Literals are latin1 code units (0..255), as the request bytes are.
  *
  * Owned by one `SignatureSet`; not safe to share between two concurrent scans (results
- * live in `found`, reused by the next scan). Memory: states × classes × 4 bytes, where
- * states ≤ total literal length + 1 and classes ≤ distinct bytes in the literals + 1.
+ * live in `found`, reused by the next scan). Memory: states × classes × 4 bytes (twice that
+ * with the skip scan's trie), where states ≤ total literal length + 1 and classes ≤ distinct
+ * bytes in the literals + 1.
  */
 export class LiteralMatcher {
   /** literal ids found by the last scan, in `found[0 .. count)`, each once */
@@ -33,6 +37,10 @@ export class LiteralMatcher {
   /** literal id → scan number when last found (dedupe within a scan) */
   private readonly seen: Int32Array;
   private scan_no = 0;
+  /** the skip scan's tables (see skipScan), or null when a literal is shorter than SKIP_MIN_LENGTH */
+  private readonly skip: SkipTables | null = null;
+  /** skip scans given up for the automaton, their budget spent (crafted or degenerate text) */
+  skip_abandoned = 0;
 
   constructor(literals: readonly string[]) {
     this.literal_count = literals.length;
@@ -122,13 +130,39 @@ export class LiteralMatcher {
     this.out_start[n] = total;
     this.out_ids = new Int32Array(Math.max(1, total));
     for (let i = 0, k = 0; i < n; i++) for (const id of new Set(outs[order[i]!])) this.out_ids[k++] = id;
+
+    const shortest = literals.reduce((m, l) => Math.min(m, l.length), Infinity);
+    if (literals.length > 0 && shortest >= SKIP_MIN_LENGTH) {
+      // The trie as it is (no failure links), for checking a place the shift table points at.
+      const trie = new Int32Array(n * classes).fill(-1);
+      for (let s = 0; s < n; s++) for (const [c, t] of go[s]!) trie[s * classes + c] = t;
+      const own_start = new Int32Array(n + 1);
+      for (let s = 0, k = 0; s < n; s++) {
+        own_start[s] = k;
+        k += own[s]!.length;
+        own_start[s + 1] = k;
+      }
+      const own_ids = Int32Array.from(own.flat());
+      // shift[pair]: how far the window may move when its last two bytes are this pair of
+      // classes, taking the first `shortest` bytes of every literal as the patterns.
+      const m = shortest;
+      const shift = new Uint8Array(classes * classes).fill(Math.min(255, m - 1));
+      for (const lit of literals) {
+        for (let j = 2; j <= m; j++) {
+          const pair = this.cls[lit.charCodeAt(j - 2)]! * classes + this.cls[lit.charCodeAt(j - 1)]!;
+          if (m - j < shift[pair]!) shift[pair] = m - j;
+        }
+      }
+      this.skip = { m, shift, trie, own_start, own_ids };
+    }
   }
 
   /**
    * Scans `str[0 .. len)`; returns how many distinct literals were found (ids in `found`,
    * in no particular order). Code units above 0xff match no literal.
    *
-   * Each step's table read needs the state the previous step read, so a single pass waits
+   * The automaton's pass (when the skip scan is not used or gave up):
+   * each step's table read needs the state the previous step read, so a single pass waits
    * for the cache at every character. Past a length, two passes run side by side over
    * overlapping halves, `[0, L)` and `[len − L, len)` with L = ⌈(len + longest − 1) / 2⌉: an
    * occurrence ending before L lies in the first, one ending at L or later starts at
@@ -140,9 +174,67 @@ export class LiteralMatcher {
    */
   scanString(str: string, len: number = str.length): number {
     const n = len < str.length ? len : str.length;
+    if (this.skip !== null) {
+      const k = this.skipScan(this.skip, str, n);
+      if (k >= 0) return k;
+      this.skip_abandoned++;
+    }
     if (this.hits.length < n + this.overlap + 2) this.hits = new Int32Array(2 * (n + this.overlap + 2));
     const h = scan(str, n, this.overlap, this.delta, this.accepting_from, this.cls, this.hits);
     return h === 0 ? 0 : this.reportAll(h);
+  }
+
+  /**
+   * Wu and Manber's multi-pattern search (1994) over pairs of byte classes: a window of the
+   * shortest literal's length m moves along the text; where its last two bytes end no
+   * literal's first m bytes, it moves by up to m − 1 at once, and where they may, the trie
+   * is walked from the window's start. Returns the number found, or −1 when the trie walks
+   * have passed a budget of 2n + 64 steps (crafted text that keeps the window on prefixes
+   * it then does not complete: the caller scans with the automaton instead, so a scan stays
+   * linear in the text). No library does this over latin1 strings without copying them.
+   */
+  private skipScan(t: SkipTables, str: string, n: number): number {
+    const m = t.m;
+    if (n < m) return 0;
+    const { cls, classes, found, seen } = this;
+    const { shift, trie, own_start, own_ids } = t;
+    const scan = this.nextScan();
+    let count = 0;
+    let budget = 2 * n + 64;
+    let pos = m - 1;
+    let u = str.charCodeAt(pos - 1);
+    let prev = u > 0xff ? 0 : cls[u]!;
+    while (pos < n) {
+      u = str.charCodeAt(pos);
+      const c = u > 0xff ? 0 : cls[u]!;
+      const d = shift[prev * classes + c]!;
+      if (d !== 0) {
+        pos += d;
+        if (d === 1) prev = c;
+        else if (pos < n) {
+          u = str.charCodeAt(pos - 1);
+          prev = u > 0xff ? 0 : cls[u]!;
+        }
+        continue;
+      }
+      let s = 0;
+      for (let i = pos - m + 1; i < n; i++) {
+        const w = str.charCodeAt(i);
+        const wc = w > 0xff ? 0 : cls[w]!;
+        if (wc === 0 || (s = trie[s * classes + wc]!) < 0) break;
+        for (let k = own_start[s]!, end = own_start[s + 1]!; k < end; k++) {
+          const id = own_ids[k]!;
+          if (seen[id] !== scan) {
+            seen[id] = scan;
+            found[count++] = id;
+          }
+        }
+        if (--budget < 0) return -1;
+      }
+      pos++;
+      prev = c;
+    }
+    return count;
   }
 
   /** Turns the states recorded by a scan (`hits[0 .. h)`, some not accepting) into distinct literal ids in `found`. */
@@ -177,6 +269,21 @@ export class LiteralMatcher {
     }
     return ++this.scan_no;
   }
+}
+
+/** Literals at least this long are searched with the skip scan (a shorter one makes its shifts too short to pay). */
+const SKIP_MIN_LENGTH = 4;
+
+interface SkipTables {
+  /** the shortest literal's length */
+  readonly m: number;
+  /** per pair of byte classes (previous × classes + last): how far the window may move */
+  readonly shift: Uint8Array;
+  /** the literals' trie: next state = trie[state × classes + class], −1 where none */
+  readonly trie: Int32Array;
+  /** literal ids ending at each trie state: own_ids[own_start[s] .. own_start[s + 1]) */
+  readonly own_start: Int32Array;
+  readonly own_ids: Int32Array;
 }
 
 /**

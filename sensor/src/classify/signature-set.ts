@@ -130,14 +130,17 @@ function nameParts(name: string): (string | number)[] | null {
  * Speed: rules are tried in order, but most never run their regex. Each pattern is read for
  * literal strings every match must contain, and for the literal it must start with when it
  * begins with `^` (pcre-pattern.ts); the longer of its prefix and its longest literal is the
- * rule's trigger. One Aho–Corasick pass over the request bytes (and one over the subject)
- * finds which floating triggers occur; one trie walk per distinct Offset finds which anchored
- * prefixes are there. Only rules whose trigger was found, plus rules without any, run their
- * regex, in rule order. Rules restricted to another
+ * rule's trigger. One literal search over the request bytes (and one over the subject)
+ * finds which floating triggers occur (literal-matcher.ts: a skip scan that reads a fraction
+ * of the bytes when every trigger is 4 bytes or longer, else an Aho–Corasick pass); one trie
+ * walk per distinct Offset finds which anchored prefixes are there. Only rules whose trigger
+ * was found, plus rules without any, run their regex, in rule order. Rules restricted to another
  * protocol are left out by a per-protocol view. Measured with 200 rules on 100 000 requests
  * (HTTP from the bench capture, SQL, DNS): 0.7-1.2 µs per call against 4-14 µs for the
- * plain rule-by-rule loop; the literal pass costs ~2 ns per request byte up to the largest
- * Offset+Depth of the unanchored Content rules, so a small Depth keeps it cheap.
+ * plain rule-by-rule loop (before the skip scan; with it, the bench's 54 410 requests take
+ * ~0.5 µs a call in a loop instead of ~0.69 µs). The literal search costs up to ~2 ns per
+ * request byte up to the largest Offset+Depth of the unanchored Content rules, so a small
+ * Depth keeps it cheap.
  */
 export class SignatureSet {
   readonly size: number;
