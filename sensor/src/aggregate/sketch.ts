@@ -72,6 +72,14 @@ export function clampDuration(ns: number): number {
 const MAPPING = REFERENCE.mapping;
 const EMPTY_BINS = new Uint32Array(0);
 
+/** Values at or below this go to the sketch's zero bucket (the library's test). */
+export const SKETCH_MIN_POSITIVE = MAPPING.minPossible;
+
+/** The bucket key of a value above SKETCH_MIN_POSITIVE: the library's mapping, as `DDSketch.accept` uses it. */
+export function bucketKey(value: number): number {
+  return MAPPING.key(value);
+}
+
 /**
  * Values counted into the sketch's buckets (the library's own mapping, so bucket for bucket
  * the same as `DDSketch.accept`), in one Uint32Array over the occupied key range. The
@@ -85,6 +93,20 @@ export class BucketCounts {
   private bins: Uint32Array = EMPTY_BINS;
   zero = 0;
   count = 0;
+
+  /**
+   * Counts kept elsewhere, read as one (for quantiles, encode, toSketch): `bins[j]` values in
+   * bucket `lo + j`, `zero` values in the zero bucket, `count` values in all. The interval
+   * aggregator keeps a key's buckets for all its metrics in one array (interval-aggregator.ts).
+   */
+  static over(bins: Uint32Array, lo: number, zero: number, count: number): BucketCounts {
+    const b = new BucketCounts();
+    b.bins = bins;
+    b.lo = lo;
+    b.zero = zero;
+    b.count = count;
+    return b;
+  }
 
   add(value: number): void {
     this.count++;
