@@ -239,6 +239,35 @@ describe('IntervalAggregator: bounds and sketches', () => {
     }
   });
 
+  it('keeps each timing metric\'s buckets apart while the others grow around them: every sketch equals one fed its values alone', () => {
+    // 8 timing metrics of one key, values drifting up for some and down for others over six
+    // decades (so every metric's range widens many times, on both sides), with zeros between.
+    const TIMING = TRANSACTION_NUMERIC.slice(0, 8);
+    const rnd = prng(9);
+    const { agg, out } = collect();
+    const direct = TIMING.map(() => newSketch());
+    for (let i = 0; i < 4000; i++) {
+      const over: Partial<TransactionRecord> = {};
+      TIMING.forEach((name, k) => {
+        const drift = (k % 2 === 0 ? i : 4000 - i) / 4000;
+        const v = rnd() < 0.05 ? 0 : Math.round(Math.exp(2 + k * 0.7 + 12 * drift + rnd()));
+        (over as Record<string, number>)[name] = v;
+        direct[k]!.accept(v);
+      });
+      agg.add(tx(over), T0 + (i % 300));
+    }
+    agg.flush();
+    assert.equal(out.length, 1);
+    TIMING.forEach((name, k) => {
+      const m = out[0]!.metrics[name]!;
+      const d = decodeSketch(m.sketch!);
+      assert.equal(d.count, 4000, name);
+      assert.equal(d.zeroCount, direct[k]!.zeroCount, name);
+      for (let q = 0; q <= 100; q++) assert.equal(d.getValueAtQuantile(q / 100), direct[k]!.getValueAtQuantile(q / 100), `${name} q=${q}`);
+      assert.deepEqual({ p50: m.p50, p90: m.p90, p95: m.p95, p99: m.p99 }, quantiles(direct[k]!, m), name);
+    });
+  });
+
   it('refuses bad options and non-finite times', () => {
     assert.throws(() => new IntervalAggregator({ interval_s: 0 }, () => {}), /interval_s/);
     assert.throws(() => new IntervalAggregator({ interval_s: 2.5 }, () => {}), /interval_s/);
