@@ -33,7 +33,7 @@ describe('LiteralMatcher', () => {
     assert.deepEqual(foundBytes(m, 'xyz'), []);
   });
   test('a literal is found at every position of a long text, and not when the text is cut before its end (skip scan and automaton)', () => {
-    // Every literal 4 bytes or longer: the skip scan. A 3-byte literal beside them: the
+    // Every literal 5 bytes or longer: the skip scan. A 3-byte literal beside them: the
     // automaton, whose longest literal (16) makes its halves overlap by 15 on a 90-byte text.
     for (const lits of [['needle', '0123456789abcdef'], ['needle', '0123456789abcdef', '#!#']]) {
       const mm = new LiteralMatcher(lits);
@@ -58,7 +58,7 @@ describe('LiteralMatcher', () => {
     const alphabet = 'GET /sapi\r\n\xe9';
     const word = (n: number) => Array.from({ length: n }, () => alphabet[rnd(alphabet.length)]).join('');
     for (let set = 0; set < 20; set++) {
-      const words = [...new Set(Array.from({ length: 1 + rnd(60) }, () => word(4 + rnd(13))))];
+      const words = [...new Set(Array.from({ length: 1 + rnd(60) }, () => word(5 + rnd(12))))];
       const mm = new LiteralMatcher(words);
       for (let i = 0; i < 300; i++) {
         let text = '';
@@ -73,15 +73,15 @@ describe('LiteralMatcher', () => {
     }
   });
   test('a text that keeps the skip scan on prefixes it never completes is scanned by the automaton instead, with the same answer', () => {
-    // Every window of "aaaa…" ends like the long literal's first 4 bytes, and each walk
+    // Every window of "aaaa…" ends like the long literal's first 5 bytes, and each walk
     // goes 15 bytes before failing: past its budget (2n + 64 steps) the scan changes method.
-    const mm = new LiteralMatcher(['aaaaaaaaaaaaaaab', 'aaaa', 'zzzzz']);
+    const mm = new LiteralMatcher(['aaaaaaaaaaaaaaab', 'aaaaa', 'zzzzz']);
     assert.deepEqual(foundString(mm, 'a'.repeat(1000)), [1]);
     assert.equal(mm.skip_abandoned, 1);
     assert.deepEqual(foundString(mm, 'a'.repeat(1000) + 'b zzzzz'), [0, 1, 2]);
     assert.equal(mm.skip_abandoned, 2);
     // an ordinary text does not
-    assert.deepEqual(foundString(mm, 'GET /aaaa HTTP/1.1'), [1]);
+    assert.deepEqual(foundString(mm, 'GET /aaaaa HTTP/1.1'), [1]);
     assert.equal(mm.skip_abandoned, 2);
   });
   test('a literal ending at every one of 100 000 characters, then a short text: each once, the other found too', () => {
