@@ -13,6 +13,16 @@ function foundString(m: LiteralMatcher, s: string): number[] {
   return [...m.found.subarray(0, k)].sort((a, b) => a - b);
 }
 
+/** A seeded generator of whole numbers below n, and of n-letter words from `alphabet`. */
+function randomText(seed: number, alphabet: string): { rnd: (n: number) => number; word: (n: number) => string } {
+  const rnd = (n: number): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  const word = (n: number): string => Array.from({ length: n }, () => alphabet[rnd(alphabet.length)]).join('');
+  return { rnd, word };
+}
+
 describe('LiteralMatcher', () => {
   const lits = ['he', 'she', 'his', 'hers', '/webmail/src/', 'GET ', 'caf\xe9'];
   const m = new LiteralMatcher(lits);
@@ -49,14 +59,8 @@ describe('LiteralMatcher', () => {
     }
   });
   test('the skip scan agrees with includes() on random text, whole and cut short', () => {
-    let seed = 11;
-    const rnd = (n: number) => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return (seed >>> 8) % n;
-    };
     // few letters, so that literals share prefixes and ends and windows often stop on them
-    const alphabet = 'GET /sapi\r\n\xe9';
-    const word = (n: number) => Array.from({ length: n }, () => alphabet[rnd(alphabet.length)]).join('');
+    const { rnd, word } = randomText(11, 'GET /sapi\r\n\xe9');
     for (let set = 0; set < 20; set++) {
       const words = [...new Set(Array.from({ length: 1 + rnd(60) }, () => word(5 + rnd(12))))];
       const mm = new LiteralMatcher(words);
@@ -100,13 +104,7 @@ describe('LiteralMatcher', () => {
     assert.equal(empty.scanString('anything'), 0);
   });
   test('agrees with includes() on random text', () => {
-    const alphabet = 'ab/ \xe9';
-    let seed = 1;
-    const rnd = (n: number) => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return (seed >>> 8) % n;
-    };
-    const word = (n: number) => Array.from({ length: n }, () => alphabet[rnd(alphabet.length)]).join('');
+    const { rnd, word } = randomText(1, 'ab/ \xe9');
     const words = [...new Set(Array.from({ length: 40 }, () => word(2 + rnd(4))))];
     const mm = new LiteralMatcher(words);
     for (let i = 0; i < 2000; i++) {
@@ -117,13 +115,7 @@ describe('LiteralMatcher', () => {
     }
   });
   test('agrees with includes() for literals of mixed lengths that share their ends', () => {
-    let seed = 7;
-    const rnd = (n: number) => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return (seed >>> 8) % n;
-    };
-    const alphabet = 'GET /srcwebmail.php\r\n\xe9';
-    const word = (n: number) => Array.from({ length: n }, () => alphabet[rnd(alphabet.length)]).join('');
+    const { rnd, word } = randomText(7, 'GET /srcwebmail.php\r\n\xe9');
     // many literals ending in the same bytes, of lengths 6..20
     const words = [...new Set([...Array.from({ length: 60 }, () => word(2 + rnd(14)) + '/src/'), ...Array.from({ length: 40 }, () => word(6 + rnd(14)))])];
     const mm = new LiteralMatcher(words);
