@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DDSketch } from '@datadog/sketches-js';
-import { BucketCounts, RELATIVE_ACCURACY, clampDuration, decodeSketch, encodeSketch, mergeSketches, newSketch, quantiles } from './sketch.ts';
+import { BucketCounts, RELATIVE_ACCURACY, SKETCH_MIN_POSITIVE, bucketKey, clampDuration, decodeSketch, encodeSketch, mergeSketches, newSketch, quantiles } from './sketch.ts';
 import { normal, prng, relErr, trueQuantile } from './test-helpers.ts';
 
 const QS = Array.from({ length: 1001 }, (_, i) => i / 1000);
@@ -126,20 +126,23 @@ describe('sketch: BucketCounts', () => {
     assert.equal(empty.count, 0);
   });
 
-  it('gives the quantiles and the encoded bytes of the DDSketch fed the same values, sized ahead by reserve or not', () => {
+  it('gives the quantiles and the encoded bytes of the DDSketch fed the same values, fed one by one or counted elsewhere', () => {
     const rnd = prng(7);
     for (let d = 0; d < 40; d++) {
       const values = dataset(rnd, 1 + Math.floor(rnd() * 3000));
-      if (d === 0) values.fill(0); // zeros only
-      if (d === 1) values.splice(0, values.length, 5000); // a single value
+      if (d === 0 || d === 1) values.fill(0); // zeros only
+      if (d === 2 || d === 3) values.splice(0, values.length, 5000); // a single value
       const min = Math.min(...values), max = Math.max(...values);
-      const bc = new BucketCounts();
+      let bc = new BucketCounts();
       if (d % 2 === 0) {
-        // as the aggregator does: sized from the first few values, then fed all of them
-        const first = values.slice(0, 9);
-        bc.reserve(Math.min(...first), Math.max(...first));
-      }
-      for (const v of values) bc.add(v);
+        // as the interval aggregator does: counted into a range of its own (padded), then read as one
+        const positive = values.filter((v) => v > SKETCH_MIN_POSITIVE);
+        const keys = positive.map(bucketKey);
+        const lo = positive.length === 0 ? 0 : Math.min(...keys) - 3;
+        const bins = new Uint32Array(positive.length === 0 ? 0 : Math.max(...keys) - lo + 4);
+        for (const k of keys) bins[k - lo]!++;
+        bc = BucketCounts.over(bins, lo, values.length - positive.length, values.length);
+      } else for (const v of values) bc.add(v);
       const lib = sketchOf(values);
       lib.min = min;
       lib.max = max;

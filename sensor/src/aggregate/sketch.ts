@@ -121,21 +121,6 @@ export class BucketCounts {
     this.bins[i]!++;
   }
 
-  /**
-   * Sizes the (empty) buckets for values from `min` to `max`, with room on both sides: a
-   * key's first values usually span most of what its interval will see, and growing one
-   * bucket range at a time costs a new array and a copy each time (the bench capture's
-   * transactions spread over 143 keys: 5 233 growths without it, 1 056 with it).
-   */
-  reserve(min: number, max: number): void {
-    if (this.count !== 0 || !(max > MAPPING.minPossible)) return;
-    const hi = MAPPING.key(max);
-    const lo = min > MAPPING.minPossible ? MAPPING.key(min) : hi;
-    const pad = Math.max(8, (hi - lo) >> 1);
-    this.bins = new Uint32Array(hi - lo + 1 + 2 * pad);
-    this.lo = lo - pad;
-  }
-
   /** Widens the range to hold `key` (with some room on the side it grew), returns its index. */
   private grow(key: number): number {
     const old = this.bins;
