@@ -165,7 +165,7 @@ describe('the cardinality guard', () => {
     assert.equal(run(s, req(1000)), 'GET_webmail_$1:other');
     assert.equal(run(s, req(1001)), 'GET_webmail_$1:other');
     assert.equal(run(s, req(5)), 'GET_webmail_p5.php'); // already known this interval
-    assert.deepEqual(s.stats(), { rules: 1, folded: { 'GET_webmail_$1': 2 }, matched: 1003, unmatched: 0 });
+    assert.deepEqual(s.stats(), { rules: 1, folded: { 'GET_webmail_$1': 2 }, matched: 1003, unmatched: 0, literal_scan_fallbacks: 0 });
     s.startInterval();
     assert.equal(run(s, req(1000)), 'GET_webmail_p1000.php');
     assert.deepEqual(s.namesThisInterval(), [1]);
@@ -218,7 +218,7 @@ describe('the cardinality guard', () => {
     assert.equal(names.size, 1001);
     assert.ok(names.has('GET_$1:other') && names.has('GET_u0') && names.has('GET_u999') && !names.has('GET_u1000'));
     assert.deepEqual(s.namesThisInterval(), [1000]); // what the guard holds
-    assert.deepEqual(s.stats(), { rules: 1, folded: { GET_$1: 999_000 }, matched: 1_000_000, unmatched: 0 });
+    assert.deepEqual(s.stats(), { rules: 1, folded: { GET_$1: 999_000 }, matched: 1_000_000, unmatched: 0, literal_scan_fallbacks: 0 });
     s.startInterval();
     assert.deepEqual(s.namesThisInterval(), [0]);
   });
@@ -238,7 +238,7 @@ describe('fromRules', () => {
     const s = SignatureSet.fromRules([]);
     assert.equal(s.request_bytes_needed, 0);
     assert.equal(run(s, 'GET / HTTP/1.1', 'GET /'), null);
-    assert.deepEqual(s.stats(), { rules: 0, folded: {}, matched: 0, unmatched: 1 });
+    assert.deepEqual(s.stats(), { rules: 0, folded: {}, matched: 0, unmatched: 1, literal_scan_fallbacks: 0 });
   });
 });
 
@@ -256,6 +256,44 @@ function reference(rules: SignatureRule[], protocol: string, request: Uint8Array
     if (m !== null) return r.name.replace(/\$([1-9])/g, (_, d: string) => m[Number(d)] ?? '');
   }
   return null;
+}
+
+/**
+ * Classifies 40 000 random requests (examples near a match of each rule, mutated) with the
+ * set and with the plain rule-by-rule loop; the two must agree. Returns the set.
+ */
+function agreesWithLoop(text: string, examples: string[], pieces: string[]): SignatureSet {
+  const rules = parseSignatures(text, 'r');
+  const s = SignatureSet.fromRules(rules, { max_names_per_rule: 1e9 });
+  let seed = 7;
+  const rnd = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  const mutate = (str: string): string => {
+    const at = rnd(str.length + 1);
+    switch (rnd(5)) {
+      case 0: return str.slice(0, at) + str.slice(at + 1); // delete a character
+      case 1: return str.slice(0, at) + str.slice(at, at + 1) + str.slice(at); // repeat one
+      case 2: return str.slice(0, at) + pieces[rnd(pieces.length)] + str.slice(at); // insert a piece
+      case 3: return pieces[rnd(pieces.length)] + str; // prepend
+      default: return str + examples[rnd(examples.length)]; // two examples
+    }
+  };
+  let matched = 0;
+  for (let i = 0; i < 40000; i++) {
+    let str = examples[rnd(examples.length)]!;
+    for (let m = rnd(4); m > 0; m--) str = mutate(str);
+    const protocol = ['http', 'dns', 'tcp'][rnd(3)]!;
+    const subject = rnd(2) === 0 ? str : str.slice(rnd(4));
+    const b = bytes(str);
+    const len = rnd(5) === 0 ? rnd(b.length + 1) : b.length;
+    const want = reference(rules, protocol, b, len, subject);
+    assert.equal(s.classify(protocol, b, len, subject), want, `${protocol} ${JSON.stringify(str)} len ${len} subject ${JSON.stringify(subject)}`);
+    if (want !== null) matched++;
+  }
+  assert.ok(matched > 10000, `only ${matched} matched: the test would prove little`);
+  return s;
 }
 
 describe('the prefilter never changes an answer', () => {
@@ -277,39 +315,36 @@ describe('the prefilter never changes an answer', () => {
       'transaction nolit { Content =~ "^[A-Z]+ /[a-z]$"; }',
       'transaction anchored_plus { Content =~ "^PUT /z+q"; }',
     ].join('\n');
-    const rules = parseSignatures(text, 'r');
-    const s = SignatureSet.fromRules(rules, { max_names_per_rule: 1e9 });
     // strings near a match of each rule (where a wrong prefilter would show), mutated at random
     const examples = ['GET /api/v1/items', 'GET /api/v2/x', 'GET /a/shop/toys/item', '/cart?checkout', 'xabbbcd', 'abcd', 'cart/x', 'shop/x',
       'POST /orders', 'POST /v2/orders', 'axxxy', 'xxy', '12/zz', 'GET /x\r\n', 'A www.example.com', 'img.cdn.net', 'MX example.com', 'PUT /z', 'PUT /zq', 'PUT /zzzq'];
     const pieces = ['GET ', 'POST ', '/', 'api', 'v1', 'shop', 'item', 'b', 'c', 'x', 'y', '\r', '.', 'A ', 'MX ', 'cart', ' ', 'z'];
-    let seed = 7;
-    const rnd = (n: number) => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return (seed >>> 8) % n;
-    };
-    const mutate = (str: string): string => {
-      const at = rnd(str.length + 1);
-      switch (rnd(5)) {
-        case 0: return str.slice(0, at) + str.slice(at + 1); // delete a character
-        case 1: return str.slice(0, at) + str.slice(at, at + 1) + str.slice(at); // repeat one
-        case 2: return str.slice(0, at) + pieces[rnd(pieces.length)] + str.slice(at); // insert a piece
-        case 3: return pieces[rnd(pieces.length)] + str; // prepend
-        default: return str + examples[rnd(examples.length)]; // two examples
-      }
-    };
-    let matched = 0;
-    for (let i = 0; i < 40000; i++) {
-      let str = examples[rnd(examples.length)]!;
-      for (let m = rnd(4); m > 0; m--) str = mutate(str);
-      const protocol = ['http', 'dns', 'tcp'][rnd(3)]!;
-      const subject = rnd(2) === 0 ? str : str.slice(rnd(4));
-      const b = bytes(str);
-      const len = rnd(5) === 0 ? rnd(b.length + 1) : b.length;
-      const want = reference(rules, protocol, b, len, subject);
-      assert.equal(s.classify(protocol, b, len, subject), want, `${protocol} ${JSON.stringify(str)} len ${len} subject ${JSON.stringify(subject)}`);
-      if (want !== null) matched++;
-    }
-    assert.ok(matched > 10000, `only ${matched} matched: the test would prove little`);
+    agreesWithLoop(text, examples, pieces);
+  });
+
+  test('the same with only long triggers, searched by the skip scan; a request built to slow it is searched byte by byte, counted', () => {
+    // every unanchored trigger 6 bytes or longer (`/shop/`, `checkout`, `/webmail/src/`, …)
+    const text = [
+      'transaction anchored_$1 { Content =~ "^GET /api/v1/([a-z]+)"; }',
+      'transaction floating_$1 { Content =~ "GET .*/shop/([a-z]+)/item"; }',
+      'transaction two_literals { Content =~ "/cart.*checkout"; }',
+      'transaction webmail_$1 { Depth = 50; Content =~ "GET .*/webmail/src/([a-z_.]+)"; }',
+      'transaction class { Content =~ "[0-9][0-9]/zzzzz"; }',
+      'transaction long_a { Content =~ "aaaaaaaaaaaaaaab"; }',
+      'transaction subj_$1 { Subject =~ "^A ([a-z]+)\\.example\\.com$"; }',
+      'transaction subj_float { Subject =~ "\\.cdn\\.net"; }',
+    ].join('\n');
+    const examples = ['GET /api/v1/items', 'GET /a/shop/toys/item', '/cart?checkout', 'GET /x/webmail/src/right_main.php', '12/zzzzz', '1/zzzz',
+      'aaaaaaaaaaaaaaab', 'aaaaaaaaaaaaaab', 'A www.example.com', 'img.cdn.net', 'cdn.ne'];
+    const pieces = ['GET ', '/', 'api', 'shop', 'item', 'webmail', 'src', 'z', 'a', 'aaaa', '.', 'A ', 'cart', 'check', ' '];
+    const s = agreesWithLoop(text, examples, pieces);
+    const before = s.stats().literal_scan_fallbacks;
+    // every window of the a's ends like long_a's first 6 bytes, and each walk from it goes 15 bytes
+    assert.equal(run(s, 'GET /' + 'a'.repeat(300)), null);
+    assert.equal(run(s, 'GET /' + 'a'.repeat(260) + 'b'), null); // the b past long_a's 256-byte window
+    assert.equal(run(s, 'GET /' + 'a'.repeat(100) + 'b'), 'long_a');
+    assert.equal(s.stats().literal_scan_fallbacks, before + 3);
+    assert.equal(run(s, 'GET /x/webmail/src/right_main.php'), 'webmail_right_main.php');
+    assert.equal(s.stats().literal_scan_fallbacks, before + 3);
   });
 });

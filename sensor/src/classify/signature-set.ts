@@ -377,14 +377,18 @@ export class SignatureSet {
   /**
    * Since the set was made: names folded into `<template>:other`, per rule name template
    * (only templates that folded; rules sharing a template add up); classify calls that
-   * matched a rule and that matched none.
+   * matched a rule and that matched none; literal searches whose skip scan spent its budget
+   * and read every byte instead (literal-matcher.ts: text built to slow the prefilter).
    */
-  stats(): { rules: number; folded: Record<string, number>; matched: number; unmatched: number } {
+  stats(): { rules: number; folded: Record<string, number>; matched: number; unmatched: number; literal_scan_fallbacks: number } {
     const folded: Record<string, number> = {};
     for (const cr of this.rules) {
       if (cr.folded > 0) folded[cr.rule.name] = (folded[cr.rule.name] ?? 0) + cr.folded;
     }
-    return { rules: this.size, folded, matched: this.matched, unmatched: this.unmatched };
+    return {
+      rules: this.size, folded, matched: this.matched, unmatched: this.unmatched,
+      literal_scan_fallbacks: this.content_matcher.skip_abandoned + this.subject_matcher.skip_abandoned,
+    };
   }
 
   /** Distinct names each rule has given this interval (the guard's own memory), by rule index. */
