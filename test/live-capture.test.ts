@@ -34,8 +34,13 @@ const DELAY_NS = 50_000_000;
  * comparison with tcpdump below.
  */
 const SLACK_NS = 10_000_000;
-/** live against file mode on tcpdump's file */
-const ACCURACY_NS = 20_000;
+/**
+ * Live against file mode on tcpdump's file. The two captures' timestamps of one loopback
+ * packet are the kernel's, but taken apart for the two sockets: usually a few µs apart,
+ * 20.5 µs once on a 2-core host running the whole suite. A timestamp taken in user space
+ * instead would be off by up to the 10 ms the kernel may hold a block of packets.
+ */
+const ACCURACY_NS = 200_000;
 const PG_PORT = 5432;
 const REDIS_PORT = 6379;
 /** the comment makes the Query message's size (request_bytes) its own among other users' queries */
@@ -280,7 +285,7 @@ describe('live capture on loopback, real servers and clients', () => {
     }
   });
 
-  test('every live transaction equals file-mode analysis of tcpdump\'s nanosecond capture within 20 µs', () => {
+  test('every live transaction equals file-mode analysis of tcpdump\'s nanosecond capture within 200 µs', () => {
     assert.match(tcpdump_stderr, /\b0 packets dropped by kernel/, 'the reference capture is complete');
     const r = execFileSync(process.execPath, sensorArgs('-r', pcap, '--transactions', '-'), { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 30 });
     // tcpdump ran a little longer than the sensor, and other users of the same servers may
