@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { DDSketch } from '@datadog/sketches-js';
 import type { ConnectionRecord, SummaryMetric, SummaryRecord, TransactionRecord } from '../output/records.ts';
 import { CONNECTION_KIND, TRANSACTION_KIND, type RecordKind } from './metrics.ts';
-import { BucketCounts, bucketKey, encodeSketch, newSketch, quantiles, SKETCH_MIN_POSITIVE } from './sketch.ts';
+import { BucketCounts, bucketKey, encodeSketch, newSketch, quantiles, SKETCH_MIN_POSITIVE, widenedRange } from './sketch.ts';
 
 export interface AggregatorOptions {
   /** the `sensor` of every summary (default: the host name) */
@@ -375,18 +375,9 @@ export class IntervalAggregator {
 
   /** Widens a metric's range to hold `key` (with some room on the side it grew); returns its index in the range. */
   private growBins(ks: KeyState, b: number, key: number): number {
-    const v = ks.v;
-    const lo = v[b + BIN_LO]!, len = v[b + BIN_LEN]!;
-    if (len === 0) {
-      this.resizeBins(ks, b, key - 8, 16);
-      return 8;
-    }
-    const hi = lo + len - 1;
-    const pad = Math.max(8, len >> 2);
-    const new_lo = key < lo ? key - pad : lo;
-    const new_hi = key > hi ? key + pad : hi;
-    this.resizeBins(ks, b, new_lo, new_hi - new_lo + 1);
-    return key - new_lo;
+    const r = widenedRange(ks.v[b + BIN_LO]!, ks.v[b + BIN_LEN]!, key);
+    this.resizeBins(ks, b, r.lo, r.len);
+    return key - r.lo;
   }
 
   /** Gives the metric at `b` the range [lo, lo + len) (holding its counts), in a new bucket array for the key. */

@@ -81,6 +81,20 @@ export function bucketKey(value: number): number {
 }
 
 /**
+ * The bucket range [lo, lo + len) widened to hold `key`, with room on the side it grew (a
+ * quarter of the range, at least 8 buckets; 16 buckets around `key` when the range is empty),
+ * so that a range spreading one bucket at a time is not copied at every step.
+ */
+export function widenedRange(lo: number, len: number, key: number): { lo: number; len: number } {
+  if (len === 0) return { lo: key - 8, len: 16 };
+  const hi = lo + len - 1;
+  const pad = Math.max(8, len >> 2);
+  const new_lo = key < lo ? key - pad : lo;
+  const new_hi = key > hi ? key + pad : hi;
+  return { lo: new_lo, len: new_hi - new_lo + 1 };
+}
+
+/**
  * Values counted into the sketch's buckets (the library's own mapping, so bucket for bucket
  * the same as `DDSketch.accept`), in one Uint32Array over the occupied key range. The
  * library's sketch keeps its bins in a JS array grown in chunks of 128 and costs ~5 KB once
@@ -124,20 +138,12 @@ export class BucketCounts {
   /** Widens the range to hold `key` (with some room on the side it grew), returns its index. */
   private grow(key: number): number {
     const old = this.bins;
-    if (old.length === 0) {
-      this.bins = new Uint32Array(16);
-      this.lo = key - 8;
-      return 8;
-    }
-    const hi = this.lo + old.length - 1;
-    const pad = Math.max(8, old.length >> 2);
-    const lo = key < this.lo ? key - pad : this.lo;
-    const new_hi = key > hi ? key + pad : hi;
-    const bins = new Uint32Array(new_hi - lo + 1);
-    bins.set(old, this.lo - lo);
+    const r = widenedRange(this.lo, old.length, key);
+    const bins = new Uint32Array(r.len);
+    if (old.length > 0) bins.set(old, this.lo - r.lo);
     this.bins = bins;
-    this.lo = lo;
-    return key - lo;
+    this.lo = r.lo;
+    return key - r.lo;
   }
 
   /** The DDSketch of these values; `min`/`max`/`sum` (known exactly by the caller) are set on it. */
