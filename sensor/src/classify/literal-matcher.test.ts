@@ -78,7 +78,7 @@ describe('LiteralMatcher', () => {
   });
   test('a text that keeps the skip scan on prefixes it never completes is scanned by the automaton instead, with the same answer', () => {
     // Every window of "aaaa…" ends like the long literal's first 5 bytes, and each walk
-    // goes 15 bytes before failing: past its budget (2n + 64 steps) the scan changes method.
+    // may go 16 bytes: past its budget (2n + 64, each walk counted as the longest literal) the scan changes method.
     const mm = new LiteralMatcher(['aaaaaaaaaaaaaaab', 'aaaaa', 'zzzzz']);
     assert.deepEqual(foundString(mm, 'a'.repeat(1000)), [1]);
     assert.equal(mm.skip_abandoned, 1);

@@ -1,3 +1,5 @@
+import { PrefixTrie } from './prefix-trie.ts';
+
 /**
  * Finds which of a fixed set of literal strings occur in a string (latin1 text: one code unit
  * per request byte). When every literal is at least SKIP_MIN_LENGTH long, by a skip scan
@@ -132,17 +134,8 @@ export class LiteralMatcher {
     for (let i = 0, k = 0; i < n; i++) for (const id of new Set(outs[order[i]!])) this.out_ids[k++] = id;
 
     const shortest = literals.reduce((m, l) => Math.min(m, l.length), Infinity);
-    if (literals.length > 0 && shortest >= SKIP_MIN_LENGTH) {
-      // The trie as it is (no failure links), for checking a place the shift table points at.
-      const trie = new Int32Array(n * classes).fill(-1);
-      for (let s = 0; s < n; s++) for (const [c, t] of go[s]!) trie[s * classes + c] = t;
-      const own_start = new Int32Array(n + 1);
-      for (let s = 0, k = 0; s < n; s++) {
-        own_start[s] = k;
-        k += own[s]!.length;
-        own_start[s + 1] = k;
-      }
-      const own_ids = Int32Array.from(own.flat());
+    // (the signature set's literals are distinct; a list with repeats keeps to the automaton)
+    if (literals.length > 0 && shortest >= SKIP_MIN_LENGTH && new Set(literals).size === literals.length) {
       // shift[pair]: how far the window may move when its last two bytes are this pair of
       // classes, taking the first `shortest` bytes of every literal as the patterns.
       const m = shortest;
@@ -153,7 +146,8 @@ export class LiteralMatcher {
           if (m - j < shift[pair]!) shift[pair] = m - j;
         }
       }
-      this.skip = { m, shift, trie, own_start, own_ids };
+      const longest = literals.reduce((n, l) => Math.max(n, l.length), 0);
+      this.skip = { m, shift, trie: new PrefixTrie(literals), longest };
     }
   }
 
@@ -176,7 +170,7 @@ export class LiteralMatcher {
     const n = len < str.length ? len : str.length;
     if (this.skip !== null) {
       const t = this.skip;
-      const k = n < t.m ? 0 : skipScan(str, n, t.m, this.classes, this.cls, t.shift, t.trie, t.own_start, t.own_ids, this.seen, this.nextScan(), this.found);
+      const k = n < t.m ? 0 : skipScan(str, n, t.m, this.classes, this.cls, t.shift, t.trie, t.longest, this.seen, this.nextScan(), this.found);
       if (k >= 0) return k;
       this.skip_abandoned++;
     }
@@ -233,11 +227,10 @@ interface SkipTables {
   readonly m: number;
   /** per pair of byte classes (previous × classes + last): how far the window may move */
   readonly shift: Uint8Array;
-  /** the literals' trie: next state = trie[state × classes + class], −1 where none */
-  readonly trie: Int32Array;
-  /** literal ids ending at each trie state: own_ids[own_start[s] .. own_start[s + 1]) */
-  readonly own_start: Int32Array;
-  readonly own_ids: Int32Array;
+  /** the literals (ids as in the matcher), walked where the shift table says one may start */
+  readonly trie: PrefixTrie;
+  /** the longest literal's length: what a walk may cost */
+  readonly longest: number;
 }
 
 /**
@@ -247,15 +240,16 @@ interface SkipTables {
  * bytes end no literal's first m bytes, it moves by up to m − 1 at once, and where they may,
  * the literals' trie is walked from the window's start. Writes the distinct literal ids found
  * to `found` (deduplicated through `seen` with this scan's number) and returns how many, or
- * −1 when the trie walks have passed a budget of 2n + 64 steps (crafted text that keeps the
- * window on prefixes it then does not complete: the caller scans with the automaton instead,
- * so a scan stays linear in the text). On the bench's 54 410 requests (80 bytes, the 200
- * rules' 100 unanchored triggers, shortest 6 bytes) it reads ~16 byte pairs and walks the
- * trie ~0.9 times a request: ~150 ns against ~270 ns for the automaton's pass (medians of
- * 30 passes in a loop). No library does this over latin1 strings without copying them.
+ * −1 when the walks, each counted as the longest literal's length, pass a budget of 2n + 64
+ * (crafted text that keeps the window on prefixes it then does not complete: the caller
+ * scans with the automaton instead, so a scan stays linear in the text). On the bench's
+ * 54 410 requests (80 bytes, the 200 rules' 100 unanchored triggers, shortest 6 bytes) it
+ * reads ~16 byte pairs and walks the trie ~0.9 times a request: ~150 ns against ~270 ns for
+ * the automaton's pass (medians of 30 passes in a loop). No library does this over latin1
+ * strings without copying them.
  */
-function skipScan(str: string, n: number, m: number, classes: number, cls: Uint8Array, shift: Uint8Array, trie: Int32Array,
-  own_start: Int32Array, own_ids: Int32Array, seen: Int32Array, scan: number, found: Int32Array): number {
+function skipScan(str: string, n: number, m: number, classes: number, cls: Uint8Array, shift: Uint8Array, trie: PrefixTrie,
+  longest: number, seen: Int32Array, scan: number, found: Int32Array): number {
   let count = 0;
   let budget = 2 * n + 64;
   let pos = m - 1;
@@ -274,19 +268,14 @@ function skipScan(str: string, n: number, m: number, classes: number, cls: Uint8
       }
       continue;
     }
-    let s = 0;
-    for (let i = pos - m + 1; i < n; i++) {
-      const w = str.charCodeAt(i);
-      const wc = w > 0xff ? 0 : cls[w]!;
-      if (wc === 0 || (s = trie[s * classes + wc]!) < 0) break;
-      for (let k = own_start[s]!, end = own_start[s + 1]!; k < end; k++) {
-        const id = own_ids[k]!;
-        if (seen[id] !== scan) {
-          seen[id] = scan;
-          found[count++] = id;
-        }
+    if ((budget -= longest) < 0) return -1;
+    const k = trie.walkString(str, pos - m + 1, n);
+    for (let f = 0; f < k; f++) {
+      const id = trie.found[f]!;
+      if (seen[id] !== scan) {
+        seen[id] = scan;
+        found[count++] = id;
       }
-      if (--budget < 0) return -1;
     }
     pos++;
     prev = c;
