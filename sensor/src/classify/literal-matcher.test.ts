@@ -156,4 +156,24 @@ describe('PrefixTrie', () => {
   test('a string given twice is a programming error', () => {
     assert.throws(() => new PrefixTrie(['ab', 'ab']), /given twice/);
   });
+  test('agrees with startsWith on random sets and texts (shared stretches, forks, the empty string)', () => {
+    const { rnd, word } = randomText(7, 'GET /ab\xe9');
+    for (let round = 0; round < 300; round++) {
+      const set = new Set<string>();
+      const stems = Array.from({ length: 1 + rnd(4) }, () => word(rnd(9)));
+      while (set.size < 1 + rnd(12)) set.add(stems[rnd(stems.length)]! + word(rnd(4)));
+      const strings = [...set];
+      const trie = new PrefixTrie(strings);
+      for (let k = 0; k < 40; k++) {
+        const text = stems[rnd(stems.length)]! + word(rnd(6)) + (rnd(5) === 0 ? '\u0100' : '') + word(rnd(3));
+        const start = rnd(3) === 0 ? rnd(text.length + 1) : 0;
+        const end = rnd(3) === 0 ? start + rnd(text.length - start + 1) : text.length;
+        const want = strings.map((x, id) => [x, id] as const)
+          .filter(([x]) => start + x.length <= end && text.startsWith(x, start))
+          .sort((a, b) => a[0].length - b[0].length).map(([, id]) => id);
+        const n = trie.walkString(text, start, end);
+        assert.deepEqual([...trie.found.subarray(0, n)], want, JSON.stringify({ strings, text, start, end }));
+      }
+    }
+  });
 });
