@@ -8,6 +8,7 @@ import { Decoder } from './decode/decoder.ts';
 import { FlowTable } from './flow/flow-table.ts';
 import { ConnState, FlowColumns } from './flow/tcp-tracker.ts';
 import { TRANSACTION_METRICS } from './aggregate/metrics.ts';
+import { MetricsBatch } from './metrics-batch.ts';
 import { addressString, rfc3339 } from './output/format.ts';
 import type { ConnectionRecord, OutputRecord, StatisticsRecord, TransactionRecord } from './output/records.ts';
 import { Conversation, DEFAULT_CONVERSATION_LIMITS, type ConversationLimits, type ConversationOwner } from './transaction/conversation.ts';
@@ -118,12 +119,18 @@ export class Pipeline implements PacketSink, ConversationOwner {
   private readonly connection_outcomes: Record<string, number> = {};
   private first_ts: [number, number] | null = null;
   private last_ts: [number, number] = [0, 0];
+  /**
+   * With signature rules and only the metrics sink (no records): transactions wait here to
+   * be named and aggregated 64 at a time (metrics-batch.ts); null otherwise.
+   */
+  private readonly batch: MetricsBatch | null;
 
   constructor(options: Partial<SensorOptions> = {}, on_record: RecordSink | null = null) {
     this.options = { ...DEFAULT_SENSOR_OPTIONS, ...options };
     this.on_record = on_record;
     this.limits = { ...DEFAULT_CONVERSATION_LIMITS, request_prefix_bytes: this.options.classifier?.request_bytes_needed ?? 0 };
     this.table = new FlowTable({ max_flows: this.options.max_flows });
+    this.batch = this.options.classifier !== null && this.options.metrics_sink !== null && on_record === null ? new MetricsBatch() : null;
     this.table.addColumns(this.cols);
     for (const a of ANALYZERS) for (const p of a.default_ports) this.server_ports.add(p);
     for (const [port, id] of Object.entries(this.options.port_analyzers)) {
@@ -153,6 +160,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
       this.expireIdle();
       if (ts_sec > this.clock_whole_s) {
         this.clock_whole_s = ts_sec;
+        if (this.batch !== null) this.flushBatch(this.batch);
         this.options.on_clock?.(now_s);
       }
     }
@@ -172,6 +180,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
     this.expireIdle();
     if (ts_sec > this.clock_whole_s) {
       this.clock_whole_s = ts_sec;
+      if (this.batch !== null) this.flushBatch(this.batch);
       this.options.on_clock?.(now_s);
     }
   }
@@ -188,6 +197,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
   }
 
   statistics(capture: CaptureFileSummary | null = null): SensorStatistics {
+    if (this.batch !== null) this.flushBatch(this.batch); // what it counts by signature is named then
     const d = this.decoder.stats();
     const t = this.table;
     return {
@@ -431,6 +441,26 @@ export class Pipeline implements PacketSink, ConversationOwner {
   /** The metrics handed to `metrics_sink`, reused: TRANSACTION_METRICS has the most (29). */
   private readonly metric_values = new Float64Array(TRANSACTION_METRICS.length);
 
+  /** Names the batch's transactions, then hands every row to the metrics sink, in order; empties the batch. */
+  private flushBatch(batch: MetricsBatch): void {
+    const n = batch.count;
+    if (n === 0) return;
+    const classifier = this.options.classifier!;
+    for (let i = 0; i < n; i++) {
+      if (batch.connection[i] !== 0) continue;
+      const name = classifier.classifyText(batch.protocol[i]!, batch.request[i]!, batch.subject[i]!);
+      if (name !== null) batch.signature[i] = name;
+      batch.request[i] = '';
+      this.countSignature(batch.protocol[i]!, batch.signature[i]!);
+    }
+    const sink = this.options.metrics_sink!;
+    batch.count = 0; // before the sink runs: a sink that throws leaves an empty batch, not rows handed on twice
+    for (let i = 0; i < n; i++) {
+      sink.addMetrics(batch.connection[i] !== 0 ? 'connection' : 'transaction', batch.server[i]!, batch.server_port[i]!, batch.transport[i]!,
+        batch.protocol[i]!, batch.signature[i]!, batch.outcome[i]!, batch.values[i]!, batch.time_s[i]!);
+    }
+  }
+
   private countSignature(protocol: string, signature: string): void {
     let names = this.by_signature.get(protocol);
     if (names === undefined) {
@@ -452,14 +482,15 @@ export class Pipeline implements PacketSink, ConversationOwner {
 
   emitTransaction(tx: Transaction, conv: Conversation): void {
     const classifier = this.options.classifier;
-    if (classifier !== null) {
+    const batch = this.batch;
+    if (classifier !== null && batch === null) {
       const name = classifier.classifyText(tx.protocol, tx.request_text, tx.subject);
       if (name !== null) tx.signature = name;
       tx.request_text = '';
     }
     this.transactions++;
     this.by_protocol[tx.protocol] = (this.by_protocol[tx.protocol] ?? 0) + 1;
-    this.countSignature(tx.protocol, tx.signature);
+    if (batch === null) this.countSignature(tx.protocol, tx.signature); // else once named
     this.outcomes[tx.outcome] = (this.outcomes[tx.outcome] ?? 0) + 1;
     const sink = this.options.metrics_sink;
     if (this.on_record === null && sink === null) return;
@@ -488,7 +519,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
     const time_s = base + Math.floor((Number.isNaN(first) ? 0 : first) / 1e9);
     if (sink !== null) {
       // The record's numbers, in TRANSACTION_METRICS order, NaN for null.
-      const v = this.metric_values;
+      const v = batch === null ? this.metric_values : batch.values[batch.count]!;
       v[0] = tx.req_last_ns - tx.req_first_ns;
       v[1] = tx.rsp_first_ns - tx.req_last_ns;
       v[2] = ttlr;
@@ -518,7 +549,13 @@ export class Pipeline implements PacketSink, ConversationOwner {
       v[26] = tx.server_lost_bytes;
       v[27] = tx.zero_window_events;
       v[28] = tx.request_retransmits;
-      sink.addMetrics('transaction', conv.server_address!, this.table.port(slot, server), conv.transport, tx.protocol, tx.signature, tx.outcome, v, time_s);
+      if (batch === null) sink.addMetrics('transaction', conv.server_address!, this.table.port(slot, server), conv.transport, tx.protocol, tx.signature, tx.outcome, v, time_s);
+      else {
+        const full = batch.add(false, conv.server_address!, this.table.port(slot, server), conv.transport, tx.protocol, tx.signature, tx.outcome, time_s, tx.request_text, tx.subject);
+        tx.request_text = '';
+        if (full) this.flushBatch(batch);
+        return;
+      }
     }
     if (this.on_record === null) return;
     const record: TransactionRecord = {
@@ -595,7 +632,8 @@ export class Pipeline implements PacketSink, ConversationOwner {
     // its first, a long keep-alive connection would always arrive after its interval closed.
     const time_s = base + Math.floor(cols.last_ns[slot]! / 1e9);
     if (sink !== null) {
-      const v = this.metric_values;
+      const batch = this.batch;
+      const v = batch === null ? this.metric_values : batch.values[batch.count]!;
       v[0] = cols.rttNs(slot);
       v[1] = rs;
       v[2] = rc;
@@ -605,7 +643,11 @@ export class Pipeline implements PacketSink, ConversationOwner {
       v[6] = mssNaN(cols.mss[slot * 2 + server]!);
       const conv = this.conv[slot];
       const server_address = conv ? (conv.server_address ?? addressString(ip, this.table.addressWords(slot, server))) : addressString(ip, this.table.addressWords(slot, server));
-      sink.addMetrics('connection', server_address, this.table.port(slot, server), 'tcp', 'tcp', 'TCP_CONNECT', outcome, v, time_s);
+      if (batch === null) sink.addMetrics('connection', server_address, this.table.port(slot, server), 'tcp', 'tcp', 'TCP_CONNECT', outcome, v, time_s);
+      else {
+        if (batch.add(true, server_address, this.table.port(slot, server), 'tcp', 'tcp', 'TCP_CONNECT', outcome, time_s, '', '')) this.flushBatch(batch);
+        return;
+      }
     }
     if (this.on_record === null) return;
     const record: ConnectionRecord = {
