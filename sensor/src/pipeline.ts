@@ -196,8 +196,9 @@ export class Pipeline implements PacketSink, ConversationOwner {
     return stats;
   }
 
+  /** The statistics so far; transactions waiting in the naming batch are named and handed on first, so that they count. */
   statistics(capture: CaptureFileSummary | null = null): SensorStatistics {
-    if (this.batch !== null) this.flushBatch(this.batch); // what it counts by signature is named then
+    if (this.batch !== null) this.flushBatch(this.batch);
     const d = this.decoder.stats();
     const t = this.table;
     return {

@@ -11,9 +11,9 @@
  * the strings part ways keep a row of transitions by byte class. A step along a shared
  * stretch is then a comparison and `s + 1`, with no table read for the next step to wait
  * on, and a walk reads a few consecutive bytes instead of a row of `classes` × 4 bytes per
- * state. With a row for every state (as before), the 200 bench rules' tries took 58 KB,
- * 17 KB and 35 KB, and in the pipeline, where packets pass through the cache between two
- * requests, naming a request cost about twice what it costs in a loop.
+ * state. With a row for every state, the 200 bench rules' three tries took 58, 17 and 35 KB;
+ * compact, the bench run with those rules had 67 M fewer instructions and 3.1 M fewer
+ * data-cache misses (cachegrind, 32 KB first-level caches).
  *
  * Owned by one `SignatureSet`; results live in `found`, reused by the next walk.
  */
