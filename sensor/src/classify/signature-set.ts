@@ -26,6 +26,9 @@ const DEFAULT_OPTIONS: SignatureSetOptions = { max_names_per_rule: 1000 };
 /** Suffix of the bucket a rule's names overflow into. */
 export const OTHER_SUFFIX = ':other';
 
+/** `prefix_offsets[g]` of the subject rules' prefix trie (below every content Offset, which are >= 0) */
+const SUBJECT = -1;
+
 /** Most protocol views kept (protocol ids are a handful; this only bounds a misuse). */
 const MAX_VIEWS = 64;
 
@@ -75,9 +78,8 @@ interface View {
   /** request bytes the literal scan must cover (largest window end of a content rule with floating literals); 0: no scan */
   readonly scan_content_end: number;
   readonly scan_subject: boolean;
-  /** indexes into the set's per-Offset prefix tries that have applicable rules */
+  /** indexes into the set's prefix tries (per Offset, then the subject's) that have applicable rules */
   readonly prefix_groups: Int32Array;
-  readonly subject_prefix: boolean;
   readonly rule_count: number;
 }
 
@@ -153,12 +155,14 @@ export class SignatureSet {
   private readonly subject_lits = new LiteralIndex();
   private readonly content_matcher: LiteralMatcher;
   private readonly subject_matcher: LiteralMatcher;
-  /** anchored content rules, by Offset: offsets[g], and a trie of their prefixes */
+  /**
+   * Anchored rules: a trie of prefixes per Offset of content rules (offsets[g]), and last,
+   * with offset SUBJECT, the subject rules' (one walk loop for both keeps classifyText small
+   * for V8 to compile).
+   */
   private readonly prefix_offsets: number[] = [];
   private readonly prefix_index: LiteralIndex[] = [];
   private readonly prefix_tries: PrefixTrie[];
-  private readonly subject_prefix_index = new LiteralIndex();
-  private readonly subject_prefix_trie: PrefixTrie;
   private readonly views = new Map<string, View>();
   private last_protocol: string | null = null;
   private last_view: View | null = null;
@@ -176,6 +180,7 @@ export class SignatureSet {
     }
     this.max_names = opts.max_names_per_rule;
     let needed = 0;
+    const subject_prefixes = new LiteralIndex();
     this.rules = rules.map((rule, index) => {
       const where = `${rule.file}:${rule.line}:${rule.column}: rule ${rule.name}`;
       if (rule.regex.flags !== '') throw new Error(`${where}: the regex must have no flags, not /${rule.regex.flags}`);
@@ -215,7 +220,7 @@ export class SignatureSet {
             this.prefix_index.push(new LiteralIndex());
           }
           this.prefix_index[g]!.add(prefix, index);
-        } else this.subject_prefix_index.add(prefix, index);
+        } else subject_prefixes.add(prefix, index);
       }
       const parts = nameParts(rule.name);
       const groups = parts === null ? [] : [...new Set(parts.filter((x): x is number => typeof x === 'number'))];
@@ -240,8 +245,9 @@ export class SignatureSet {
     this.request_bytes_needed = needed;
     this.content_matcher = this.content_lits.matcher();
     this.subject_matcher = this.subject_lits.matcher();
+    this.prefix_offsets.push(SUBJECT);
+    this.prefix_index.push(subject_prefixes);
     this.prefix_tries = this.prefix_index.map((ix) => ix.trie());
-    this.subject_prefix_trie = this.subject_prefix_index.trie();
     this.cand = new Int32Array(Math.max(1, this.size));
   }
 
@@ -300,22 +306,19 @@ export class SignatureSet {
       const k = this.content_matcher.scanString(request, n < v.scan_content_end ? n : v.scan_content_end);
       nc = this.collect(this.content_matcher.found, k, this.content_lits.rules, v, nc);
     }
+    if (v.scan_subject && subject.length > 0) {
+      const k = this.subject_matcher.scanString(subject);
+      nc = this.collect(this.subject_matcher.found, k, this.subject_lits.rules, v, nc);
+    }
     const groups = v.prefix_groups;
     for (let g = 0; g < groups.length; g++) {
       const gi = groups[g]!;
       const off = this.prefix_offsets[gi]!;
       if (off >= n) continue;
       const trie = this.prefix_tries[gi]!;
-      const k = trie.walkString(request, off, n);
+      const on_subject = off === SUBJECT;
+      const k = trie.walkString(on_subject ? subject : request, on_subject ? 0 : off, on_subject ? subject.length : n);
       nc = this.collect(trie.found, k, this.prefix_index[gi]!.rules, v, nc);
-    }
-    if (v.scan_subject && subject.length > 0) {
-      const k = this.subject_matcher.scanString(subject);
-      nc = this.collect(this.subject_matcher.found, k, this.subject_lits.rules, v, nc);
-    }
-    if (v.subject_prefix) {
-      const k = this.subject_prefix_trie.walkString(subject);
-      nc = this.collect(this.subject_prefix_trie.found, k, this.subject_prefix_index.rules, v, nc);
     }
     const cand = this.cand;
     for (let i = 1; i < nc; i++) {
@@ -450,10 +453,9 @@ export class SignatureSet {
     this.prefix_index.forEach((ix, g) => {
       if (ix.rules.some((list) => list.some((r) => applies[r] === 1))) prefix_groups.push(g);
     });
-    const subject_prefix = this.subject_prefix_index.rules.some((list) => list.some((r) => applies[r] === 1));
     const v: View = {
       applies, always: Int32Array.from(always), scan_content_end, scan_subject,
-      prefix_groups: Int32Array.from(prefix_groups), subject_prefix, rule_count: count,
+      prefix_groups: Int32Array.from(prefix_groups), rule_count: count,
     };
     if (this.views.size < MAX_VIEWS) {
       this.views.set(protocol, v);
