@@ -10,9 +10,10 @@ import { PrefixTrie } from './prefix-trie.ts';
  * is not run. Literals are latin1 code units (0..255), as the request bytes are.
  *
  * Owned by one `SignatureSet`; not safe to share between two concurrent scans (results
- * live in `found`, reused by the next scan). Memory: states × classes × 4 bytes (twice that
- * with the skip scan's trie), where states ≤ total literal length + 1 and classes ≤ distinct
- * bytes in the literals + 1.
+ * live in `found`, reused by the next scan). Memory: states × classes × 4 bytes for the
+ * automaton, where states ≤ total literal length + 1 and classes ≤ distinct bytes in the
+ * literals + 1; the skip scan's trie adds ~10 bytes a state and a row only where literals
+ * part ways (prefix-trie.ts).
  */
 export class LiteralMatcher {
   /** literal ids found by the last scan, in `found[0 .. count)`, each once */
