@@ -12,7 +12,7 @@ import { PrefixTrie } from './prefix-trie.ts';
  * Owned by one `SignatureSet`; not safe to share between two concurrent scans (results
  * live in `found`, reused by the next scan). Memory: states × classes × 4 bytes for the
  * automaton, where states ≤ total literal length + 1 and classes ≤ distinct bytes in the
- * literals + 1; the skip scan adds a 64 KB table of shifts by byte pair, and its trie ~10
+ * literals + 1; the skip scan adds a 64 KB table of shifts by byte pair, and its trie 8
  * bytes a state and a row only where literals part ways (prefix-trie.ts).
  */
 export class LiteralMatcher {
