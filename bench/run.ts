@@ -28,7 +28,7 @@
  *    several minutes and ~10 GB in a scratch PostgreSQL database); --no-reporter-queries skips it.
  */
 import { rulesText } from './generate-rules.ts';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, release, tmpdir, totalmem } from 'node:os';
@@ -67,10 +67,12 @@ interface Args {
   ingest_summaries: number;
   /** time the reporter's queries on a month of data (bench/reporter-queries.ts) */
   reporter_queries: boolean;
+  /** runs of each of default names and 200 rules under callgrind (0: none) */
+  instructions: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { runs: 3, packets: 1_000_000, seed: 1, flows: 1_000_000, memory_packets: 3_000_000, tshark_budget_s: 40, flow_memory: true, json: join(OUT, 'results.json'), ingest_summaries: 50_000, reporter_queries: true };
+  const a: Args = { runs: 3, packets: 1_000_000, seed: 1, flows: 1_000_000, memory_packets: 3_000_000, tshark_budget_s: 40, flow_memory: true, json: join(OUT, 'results.json'), ingest_summaries: 50_000, reporter_queries: true, instructions: 0 };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i]!;
     const num = (): number => {
@@ -88,8 +90,9 @@ function parseArgs(argv: string[]): Args {
     else if (x === '--json') a.json = argv[++i] ?? a.json;
     else if (x === '--ingest-summaries') a.ingest_summaries = Math.floor(num());
     else if (x === '--no-reporter-queries') a.reporter_queries = false;
+    else if (x === '--instructions') a.instructions = /^\d+$/.test(argv[i + 1] ?? '') ? Math.floor(num()) : 2;
     else if (x === '-h' || x === '--help') {
-      console.log('usage: npm run bench -- [--runs 3] [--packets 1000000] [--seed 1] [--flows 1000000] [--memory-packets 3000000] [--tshark-budget 40] [--no-flow-memory] [--ingest-summaries 50000] [--no-reporter-queries] [--json FILE]');
+      console.log('usage: npm run bench -- [--runs 3] [--packets 1000000] [--seed 1] [--flows 1000000] [--memory-packets 3000000] [--tshark-budget 40] [--no-flow-memory] [--ingest-summaries 50000] [--no-reporter-queries] [--instructions [2]] [--json FILE]');
       process.exit(0);
     } else throw new Error(`unknown argument ${x} (try --help)`);
   }
@@ -415,6 +418,64 @@ function fmtPaired(q: { paired: number; of_medians: number; main_cpu_paired: num
 }
 
 /** The benchmark's rule file of `count` PasTmon rules (bench/generate-rules.ts), written once. */
+/**
+ * One sensor stage under callgrind, in a process of its own: the instructions of its timed
+ * work alone (sensor-stage.ts switches counting on just before it and off after). With
+ * `node --single-threaded` TurboFan's compiles and the GC run on the main thread, so they
+ * are counted too, where a normal run does them on other threads. Unlike time, the count
+ * hardly depends on what else the host is doing: it moves only with when the GC and the
+ * compiler happen to run (up to ~2% between runs of the same code).
+ */
+function callgrindStage(stage_args: string[]): Promise<{ instructions: number } | { error: string }> {
+  return new Promise((resolve) => {
+    const out = join(tmpdir(), `wiretime-bench-callgrind-${process.pid}-${stage_args.length}-${Date.now()}.out`);
+    const child = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`,
+      process.execPath, '--single-threaded', '--import', 'tsx', 'bench/sensor-stage.ts', ...stage_args],
+    { cwd: ROOT, env: { ...process.env, WIRETIME_BENCH_CALLGRIND: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', (e) => resolve({ error: e.message }));
+    child.on('close', (code) => {
+      rmSync(out, { force: true });
+      const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+      const result = line === undefined ? null : (JSON.parse(line) as ChildResult);
+      const m = /Collected\s*:\s*(\d+)/.exec(stderr);
+      if (code !== 0 || result?.ok !== true || m === null) {
+        resolve({ error: result?.error ?? `exit ${code}: ${stderr.trim().split('\n').slice(-2).join(' | ')}` });
+      } else resolve({ instructions: Number(m[1]) });
+    });
+  });
+}
+
+/** Default names and the 200 rules under callgrind, `rounds` times, the two at once. */
+async function instructionsRow(file: string, file_rel: string, rounds: number): Promise<Row> {
+  const row: Row = {
+    id: 'sensor-instructions-rules', name: 'instructions: 200 rules / default names', command: 'valgrind --tool=callgrind (bench/sensor-stage.ts pipeline-summaries)',
+    input: file_rel, input_packets: 0, status: 'ok', runs: [],
+  };
+  if (which('valgrind') === null || which('callgrind_control') === null) {
+    return { ...row, status: 'not installed', message: 'valgrind not installed (apt-get install -y valgrind)' };
+  }
+  const rules = rulesFile(200);
+  const base: number[] = [];
+  const with_rules: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    log(`  instructions: round ${i + 1}/${rounds} (default names and 200 rules under callgrind, ~2-3 min)...`);
+    const [d, r] = await Promise.all([callgrindStage(['pipeline-summaries', file]), callgrindStage(['pipeline-summaries', file, rules])]);
+    if ('error' in d || 'error' in r) return { ...row, status: 'failed', message: 'error' in d ? d.error : (r as { error: string }).error };
+    base.push(d.instructions);
+    with_rules.push(r.instructions);
+  }
+  const g = (x: number): string => `${(x / 1e9).toFixed(2)} G`;
+  const d = median(base);
+  const r = median(with_rules);
+  row.measured = `${fmtRatio(d / r)} (default ${g(d)}, rules ${g(r)}; medians of ${rounds})`;
+  row.note = `instructions: the pipeline-summaries pass alone under callgrind (node --single-threaded: TurboFan's compiles and the GC counted on the main thread, which a normal run leaves to other threads), default names ${base.map(g).join(', ')}; 200 rules ${with_rules.map(g).join(', ')}; for information: it does not see cache misses or waits, which time does`;
+  return row;
+}
+
 function rulesFile(count: number): string {
   const path = `bench/out/rules-${count}.sigs`;
   writeFileSync(path, rulesText(count));
@@ -558,6 +619,11 @@ async function main(): Promise<void> {
   const sensor = rows.find((r) => r.id === 'sensor-pipeline' && r.status === 'ok' && r.median_pps !== undefined);
   const pipeline = rows.find((r) => r.id === 'sensor-pipeline')!;
 
+  if (args.instructions > 0) {
+    log('sensor: instructions, 200 rules against default names...');
+    rows.push(await instructionsRow(file, file_rel, args.instructions));
+  }
+
   // memory flatness: live heap along a longer run of the same traffic
   if (pipeline.status === 'ok') {
     log('sensor: full pipeline, live heap...');
@@ -615,6 +681,7 @@ async function main(): Promise<void> {
   const right = [false, false, true, true, true, false, false, false, true, true];
   const cells = rows.map((r): string[] => {
     if (r.status !== 'ok') return [r.name, r.input, '-', '-', '-', r.message ?? r.status, r.target ?? '', '', '', ''];
+    if (r.id === 'sensor-instructions-rules') return [r.name, r.input, '-', '-', '-', r.measured ?? '', '', '', '', ''];
     if (r.id === 'sensor-pipeline-live-heap') {
       return [r.name, r.input, String(r.runs.length), '-', '-', r.measured ?? '', r.target ?? '', r.verdict ?? '',
         r.peak_rss_bytes ? fmtBytes(r.peak_rss_bytes) : '', r.peak_heap_bytes ? `${fmtBytes(r.peak_heap_bytes)} live` : ''];

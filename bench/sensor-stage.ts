@@ -39,6 +39,7 @@
  * from bench/generate-http-capture.ts in memory instead of a file (the live heap then
  * also holds the generator's own, constant, state: ~100 connections and its bodies).
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { memoryUsage, resourceUsage } from 'node:process';
@@ -59,6 +60,19 @@ function mainThreadCpuNs(): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Under `valgrind --tool=callgrind --instr-atstart=no` (bench/run.ts --instructions sets
+ * WIRETIME_BENCH_CALLGRIND=1): switches instruction counting on just before the timed work
+ * and off after it, so that the count is the stage's work alone, as `elapsed_ns` is.
+ * callgrind_control reaches the process through files callgrind polls; the call waits for
+ * its answer.
+ */
+function callgrindCollect(on: boolean): void {
+  if (process.env.WIRETIME_BENCH_CALLGRIND !== '1') return;
+  const r = spawnSync('callgrind_control', ['-i', on ? 'on' : 'off', String(process.pid)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`callgrind_control -i ${on ? 'on' : 'off'}: ${r.error?.message ?? r.stderr.trim()}`);
 }
 
 type Stage = 'read' | 'decode' | 'pipeline' | 'pipeline-records' | 'pipeline-memory' | 'pipeline-summaries' | 'pipeline-summaries-warm'
@@ -331,6 +345,7 @@ async function run(stage: Stage, file: string): Promise<StageResult> {
   const timer = setInterval(sampleHeap, 20);
   const c0 = process.cpuUsage();
   const m0_cpu = mainThreadCpuNs();
+  callgrindCollect(true);
   const t0 = process.hrtime.bigint();
   let r: Partial<StageResult>;
   try {
@@ -339,6 +354,7 @@ async function run(stage: Stage, file: string): Promise<StageResult> {
     clearInterval(timer); // else a failed stage's process would never exit
   }
   const t1 = process.hrtime.bigint();
+  callgrindCollect(false);
   const m1_cpu = mainThreadCpuNs();
   const c1 = process.cpuUsage(c0);
   sampleHeap();
