@@ -424,7 +424,7 @@ function fmtPaired(q: { paired: number; of_medians: number; main_cpu_paired: num
  * `node --single-threaded` TurboFan's compiles and the GC run on the main thread, so they
  * are counted too, where a normal run does them on other threads. Unlike time, the count
  * hardly depends on what else the host is doing: it moves only with when the GC and the
- * compiler happen to run (up to ~2% between runs of the same code).
+ * compiler happen to run (up to ~2.5% between runs of the same code).
  */
 function callgrindStage(stage_args: string[]): Promise<{ instructions: number } | { error: string }> {
   return new Promise((resolve) => {
