@@ -417,7 +417,6 @@ function fmtPaired(q: { paired: number; of_medians: number; main_cpu_paired: num
   return `${fmtRatio(q.paired)} of default names (pairs; medians ${fmtRatio(q.of_medians)}${cpu})`;
 }
 
-/** The benchmark's rule file of `count` PasTmon rules (bench/generate-rules.ts), written once. */
 /**
  * One sensor stage under callgrind, in a process of its own: the instructions of its timed
  * work alone (sensor-stage.ts switches counting on just before it and off after). With
@@ -476,6 +475,7 @@ async function instructionsRow(file: string, file_rel: string, rounds: number): 
   return row;
 }
 
+/** The benchmark's rule file of `count` PasTmon rules (bench/generate-rules.ts), written once. */
 function rulesFile(count: number): string {
   const path = `bench/out/rules-${count}.sigs`;
   writeFileSync(path, rulesText(count));
