@@ -61,98 +61,12 @@ export class LiteralMatcher {
     }
     this.classes = classes;
 
-    // trie
-    const go: Map<number, number>[] = [new Map()];
-    const own: number[][] = [[]];
-    literals.forEach((lit, id) => {
-      let s = 0;
-      for (let i = 0; i < lit.length; i++) {
-        const c = this.cls[lit.charCodeAt(i)]!;
-        let t = go[s]!.get(c);
-        if (t === undefined) {
-          t = go.length;
-          go.push(new Map());
-          own.push([]);
-          go[s]!.set(c, t);
-        }
-        s = t;
-      }
-      own[s]!.push(id);
-    });
-
-    // failure links in breadth-first order, and the full DFA
-    const n = go.length;
-    const fail = new Int32Array(n);
-    const delta = new Int32Array(n * classes);
-    const outs: number[][] = own.map((o) => [...o]);
-    const queue: number[] = [];
-    for (let c = 0; c < classes; c++) {
-      const t = go[0]!.get(c);
-      if (t !== undefined && c !== 0) {
-        delta[c] = t;
-        fail[t] = 0;
-        queue.push(t);
-      } else delta[c] = 0;
-    }
-    for (let qi = 0; qi < queue.length; qi++) {
-      const s = queue[qi]!;
-      outs[s]!.push(...outs[fail[s]!]!);
-      for (let c = 0; c < classes; c++) {
-        const t = c === 0 ? undefined : go[s]!.get(c);
-        if (t !== undefined) {
-          fail[t] = delta[fail[s]! * classes + c]!;
-          delta[s * classes + c] = t;
-          queue.push(t);
-        } else {
-          delta[s * classes + c] = delta[fail[s]! * classes + c]!;
-        }
-      }
-    }
-    if (n * classes >= 0x7fffffff) throw new RangeError('too many literals');
-    // Renumbered so that the states where a literal ends come last: "a literal ends here" is
-    // then `state >= accepting_from`, a comparison instead of a table read or a flag bit.
-    // The root stays 0; it accepts only with an empty literal, and then so does every state.
-    const accepting = (s: number): boolean => outs[s]!.length > 0;
-    const order: number[] = [0];
-    for (let s = 1; s < n; s++) if (!accepting(s)) order.push(s);
-    const first_accepting = accepting(0) ? 0 : order.length;
-    for (let s = 1; s < n; s++) if (accepting(s)) order.push(s);
-    const renumbered = new Int32Array(n);
-    order.forEach((s, i) => (renumbered[s] = i));
-    this.accepting_from = first_accepting * classes;
-    this.delta = new Int32Array(n * classes);
-    for (let s = 0; s < n; s++) {
-      for (let c = 0; c < classes; c++) this.delta[renumbered[s]! * classes + c] = renumbered[delta[s * classes + c]!]! * classes;
-    }
-    this.out_start = new Int32Array(n + 1);
-    let total = 0;
-    for (let i = 0; i < n; i++) {
-      this.out_start[i] = total;
-      total += new Set(outs[order[i]!]).size;
-    }
-    this.out_start[n] = total;
-    this.out_ids = new Int32Array(Math.max(1, total));
-    for (let i = 0, k = 0; i < n; i++) for (const id of new Set(outs[order[i]!])) this.out_ids[k++] = id;
-
-    const shortest = literals.reduce((m, l) => Math.min(m, l.length), Infinity);
-    // (the signature set's literals are distinct; a list with repeats keeps to the automaton)
-    if (literals.length > 0 && shortest >= SKIP_MIN_LENGTH && new Set(literals).size === literals.length) {
-      // shift[previous byte << 8 | last byte]: how far the window may move when its last two
-      // bytes are this pair, taking the first `shortest` bytes of every literal as the patterns.
-      // Indexed by the bytes themselves rather than by their classes: a step of the scan then
-      // reads one table instead of three (see skipScan for what it saves). 64 KB, of which
-      // the pairs in HTTP request text touch a small part.
-      const m = shortest;
-      const shift = new Uint8Array(256 * 256).fill(Math.min(255, m - 1));
-      for (const lit of literals) {
-        for (let j = 2; j <= m; j++) {
-          const pair = (lit.charCodeAt(j - 2) << 8) | lit.charCodeAt(j - 1);
-          if (m - j < shift[pair]!) shift[pair] = m - j;
-        }
-      }
-      const longest = literals.reduce((n, l) => Math.max(n, l.length), 0);
-      this.skip = { m, shift, trie: new PrefixTrie(literals), longest };
-    }
+    const dfa = buildAutomaton(literals, this.cls, classes);
+    this.delta = dfa.delta;
+    this.accepting_from = dfa.accepting_from;
+    this.out_start = dfa.out_start;
+    this.out_ids = dfa.out_ids;
+    this.skip = skipTables(literals);
   }
 
   /**
@@ -215,6 +129,137 @@ export class LiteralMatcher {
     }
     return ++this.scan_no;
   }
+}
+
+/**
+ * The constructor's work, in functions of their own: each loop over states × classes runs
+ * often enough that V8 compiles the function holding it with TurboFan, in the background,
+ * after the signature set is built and so while the first packets are processed. As one
+ * constructor that compile took ~70 ms of a core (`node --trace-opt`, the bench's 200 rules),
+ * for code that never runs again; split, the pieces compile in a few ms each.
+ */
+interface Automaton {
+  readonly delta: Int32Array;
+  readonly accepting_from: number;
+  readonly out_start: Int32Array;
+  readonly out_ids: Int32Array;
+}
+
+/** Aho–Corasick over the literals' byte classes, as a DFA with its states renumbered (see LiteralMatcher's fields). */
+function buildAutomaton(literals: readonly string[], cls: Uint8Array, classes: number): Automaton {
+  const { go, own } = literalTrie(literals, cls);
+  const n = go.length;
+  if (n * classes >= 0x7fffffff) throw new RangeError('too many literals');
+  const fail = new Int32Array(n);
+  const delta = new Int32Array(n * classes);
+  const outs: number[][] = own.map((o) => [...o]);
+  failureLinks(go, classes, fail, delta, outs);
+  // Renumbered so that the states where a literal ends come last: "a literal ends here" is
+  // then `state >= accepting_from`, a comparison instead of a table read or a flag bit.
+  // The root stays 0; it accepts only with an empty literal, and then so does every state.
+  const order: number[] = [0];
+  for (let s = 1; s < n; s++) if (outs[s]!.length === 0) order.push(s);
+  const first_accepting = outs[0]!.length > 0 ? 0 : order.length;
+  for (let s = 1; s < n; s++) if (outs[s]!.length > 0) order.push(s);
+  const renumbered = new Int32Array(n);
+  for (let i = 0; i < n; i++) renumbered[order[i]!] = i;
+  const out_start = new Int32Array(n + 1);
+  const ids: number[] = [];
+  for (let i = 0; i < n; i++) {
+    out_start[i] = ids.length;
+    for (const id of new Set(outs[order[i]!])) ids.push(id);
+  }
+  out_start[n] = ids.length;
+  const out_ids = new Int32Array(Math.max(1, ids.length));
+  out_ids.set(ids);
+  return { delta: renumberDelta(delta, renumbered, n, classes), accepting_from: first_accepting * classes, out_start, out_ids };
+}
+
+/** The literals' trie over byte classes: children per state, and the literal ids ending at each. */
+function literalTrie(literals: readonly string[], cls: Uint8Array): { go: Map<number, number>[]; own: number[][] } {
+  const go: Map<number, number>[] = [new Map()];
+  const own: number[][] = [[]];
+  for (let id = 0; id < literals.length; id++) {
+    const lit = literals[id]!;
+    let s = 0;
+    for (let i = 0; i < lit.length; i++) {
+      const c = cls[lit.charCodeAt(i)]!;
+      let t = go[s]!.get(c);
+      if (t === undefined) {
+        t = go.length;
+        go.push(new Map());
+        own.push([]);
+        go[s]!.set(c, t);
+      }
+      s = t;
+    }
+    own[s]!.push(id);
+  }
+  return { go, own };
+}
+
+/** Failure links in breadth-first order, filling the full DFA (`delta[s * classes + c]`) and each state's outputs. */
+function failureLinks(go: Map<number, number>[], classes: number, fail: Int32Array, delta: Int32Array, outs: number[][]): void {
+  const queue: number[] = [];
+  for (let c = 1; c < classes; c++) {
+    const t = go[0]!.get(c);
+    if (t !== undefined) {
+      delta[c] = t;
+      queue.push(t);
+    }
+  }
+  for (let qi = 0; qi < queue.length; qi++) {
+    const s = queue[qi]!;
+    const f = fail[s]!;
+    for (const id of outs[f]!) outs[s]!.push(id);
+    const row = s * classes;
+    const frow = f * classes;
+    for (let c = 0; c < classes; c++) {
+      const t = c === 0 ? undefined : go[s]!.get(c);
+      if (t !== undefined) {
+        fail[t] = delta[frow + c]!;
+        delta[row + c] = t;
+        queue.push(t);
+      } else delta[row + c] = delta[frow + c]!;
+    }
+  }
+}
+
+/** `delta` with states renumbered, each held premultiplied by `classes`. */
+function renumberDelta(delta: Int32Array, renumbered: Int32Array, n: number, classes: number): Int32Array {
+  const out = new Int32Array(n * classes);
+  for (let s = 0; s < n; s++) {
+    const to = renumbered[s]! * classes;
+    const from = s * classes;
+    for (let c = 0; c < classes; c++) out[to + c] = renumbered[delta[from + c]!]! * classes;
+  }
+  return out;
+}
+
+/** The skip scan's tables, or null when a literal is shorter than SKIP_MIN_LENGTH (or one is given twice). */
+function skipTables(literals: readonly string[]): SkipTables | null {
+  let shortest = Infinity;
+  let longest = 0;
+  for (const l of literals) {
+    if (l.length < shortest) shortest = l.length;
+    if (l.length > longest) longest = l.length;
+  }
+  // (the signature set's literals are distinct; a list with repeats keeps to the automaton)
+  if (literals.length === 0 || shortest < SKIP_MIN_LENGTH || new Set(literals).size !== literals.length) return null;
+  // shift[previous byte << 8 | last byte]: how far the window may move when its last two
+  // bytes are this pair, taking the first `shortest` bytes of every literal as the patterns.
+  // Indexed by the bytes themselves rather than by their classes: a step of the scan then
+  // reads one table instead of three (see skipScan for what it saves). 64 KB, of which
+  // the pairs in HTTP request text touch a small part.
+  const m = shortest;
+  const shift = new Uint8Array(256 * 256).fill(Math.min(255, m - 1));
+  for (const lit of literals) {
+    for (let j = 2; j <= m; j++) {
+      const pair = (lit.charCodeAt(j - 2) << 8) | lit.charCodeAt(j - 1);
+      if (m - j < shift[pair]!) shift[pair] = m - j;
+    }
+  }
+  return { m, shift, trie: new PrefixTrie(literals), longest };
 }
 
 /**
