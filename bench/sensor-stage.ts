@@ -233,6 +233,16 @@ async function run(stage: Stage, file: string): Promise<StageResult> {
         } catch (e) {
           throw new Error(`${path}: run "record-names ${file} ${rules}" first (${(e as Error).message})`, { cause: e });
         }
+        // One string per distinct name, as the rules hand out the string they keep: JSON.parse
+        // makes a new string per element, which every lookup by name would hash anew.
+        const canonical = new Map<string, string>();
+        names = names.map((n) => {
+          if (n === null) return null;
+          const c = canonical.get(n);
+          if (c !== undefined) return c;
+          canonical.set(n, n);
+          return n;
+        });
         const k = { names, next: 0 };
         known = k;
         classifier = { request_bytes_needed: set.request_bytes_needed, classifyText: () => (k.next < k.names.length ? k.names[k.next++]! : (k.next++, null)) };
