@@ -14,8 +14,9 @@
  *    (bench/sensor-stage.ts): read only, read + decode, full pipeline, with names and
  *    summaries (default names, 200 rules), and the last two again warmed up (timed on a
  *    second pass over the file in the same process, for information: the targets are
- *    judged cold). A default-names row and its 200-rule row are timed in turns, and their
- *    ratio is the median of the ratios of runs made back to back. Then the memory checks:
+ *    judged cold). A default-names row and its 200-rule row are timed in turns (every other
+ *    turn in reverse order), and their ratio is the median of the ratios of runs made back
+ *    to back. Then the memory checks:
  *    is the pipeline's live heap flat along --memory-packets packets of the same traffic
  *    generated in memory (~270 s of traffic, well past the 120 s that closed flows
  *    linger), and what does a tracked flow cost (bench/flow-memory.ts)?
@@ -358,16 +359,21 @@ function sensorRow(stage: (typeof STAGES)[number], file: string, packets: number
 }
 
 /**
- * Times `stages`, `runs` times each, taking turns (A B A B ...) when there are several: rows
- * that are compared with each other (default names and 200 rules) then see the same host,
- * minute by minute, on a machine whose speed drifts. The page cache is warmed before every
- * run: on a machine that reclaims it between runs, a run would otherwise read from disk.
+ * Times `stages`, `runs` times each, taking turns when there are several: rows that are
+ * compared with each other (default names and 200 rules) then see the same host, minute by
+ * minute, on a machine whose speed drifts. Every other turn runs the stages in reverse order
+ * (A B, B A, A B, ...), so that a drift within a turn does not always favour the same row.
+ * The page cache is warmed before every run: on a machine that reclaims it between runs, a
+ * run would otherwise read from disk.
  */
 function sensorRows(stages: readonly (typeof STAGES)[number][], file: string, packets: number, runs: number): Row[] {
   const rows = stages.map((s) => sensorRow(s, file, packets));
   const done = rows.map(() => false);
   for (let i = 0; i < runs; i++) {
-    stages.forEach((stage, k) => {
+    const order = stages.map((_, k) => k);
+    if (i % 2 === 1) order.reverse();
+    order.forEach((k) => {
+      const stage = stages[k]!;
       const row = rows[k]!;
       if (done[k]) return;
       const rules = 'rules' in stage ? rulesFile(stage.rules) : null;
