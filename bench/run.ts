@@ -259,11 +259,17 @@ function nodeChild(node_args: string[], script_args: string[]): { result: ChildR
   const t0 = process.hrtime.bigint();
   const r = spawnSync(process.execPath, [...node_args, '--import', 'tsx', ...script_args], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
   const wall_s = Number(process.hrtime.bigint() - t0) / 1e9;
-  const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
-  if (line === undefined) {
+  const result = childResult(r.stdout ?? '');
+  if (result === null) {
     return { result: { ok: false, available: true, error: `exit ${r.status ?? r.signal}: ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}` }, wall_s };
   }
-  return { result: JSON.parse(line) as ChildResult, wall_s };
+  return { result, wall_s };
+}
+
+/** The JSON line a stage prints last (bench/sensor-stage.ts), or null when it printed none. */
+function childResult(stdout: string): ChildResult | null {
+  const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  return line === undefined ? null : (JSON.parse(line) as ChildResult);
 }
 
 function finishRow(row: Row): Row {
@@ -444,8 +450,7 @@ function callgrindStage(stage_args: string[]): Promise<{ instructions: number } 
     child.on('error', (e) => resolve({ error: e.message }));
     child.on('close', (code) => {
       rmSync(out, { force: true });
-      const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
-      const result = line === undefined ? null : (JSON.parse(line) as ChildResult);
+      const result = childResult(stdout);
       const m = /Collected\s*:\s*(\d+)/.exec(stderr);
       if (code !== 0 || result?.ok !== true || m === null) {
         resolve({ error: result?.error ?? `exit ${code}: ${stderr.trim().split('\n').slice(-2).join(' | ')}` });

@@ -41,7 +41,7 @@ export class LiteralMatcher {
   private readonly seen: Int32Array;
   private scan_no = 0;
   /** the skip scan's tables (see the function skipScan), or null when a literal is shorter than SKIP_MIN_LENGTH */
-  private readonly skip: SkipTables | null = null;
+  private readonly skip: SkipTables | null;
   /** skip scans given up for the automaton, their budget spent (crafted or degenerate text) */
   skip_abandoned = 0;
 
@@ -152,7 +152,7 @@ function buildAutomaton(literals: readonly string[], cls: Uint8Array, classes: n
   if (n * classes >= 0x7fffffff) throw new RangeError('too many literals');
   const fail = new Int32Array(n);
   const delta = new Int32Array(n * classes);
-  const outs: number[][] = own.map((o) => [...o]);
+  const outs = own; // each state's own ids, then (failureLinks) those of its failure states
   failureLinks(go, classes, fail, delta, outs);
   // Renumbered so that the states where a literal ends come last: "a literal ends here" is
   // then `state >= accepting_from`, a comparison instead of a table read or a flag bit.
