@@ -137,6 +137,28 @@ describe('literals every match contains', () => {
   test('the webmail pattern', () => {
     assert.deepEqual(lit('GET .*/webmail/src/([a-z\\-_\\.]+)'), { prefix: '', literals: ['/webmail/src/', 'GET '] });
   });
+  test('anchored: after a run of one class, and on literal alternatives', () => {
+    const anchor = (p: string) => translatePcre(p).anchor;
+    assert.deepEqual(anchor('^GET /api/'), { run: null, strings: ['GET /api/'] });
+    assert.deepEqual(anchor('^(POST|PUT) /api/v1/items'), { run: null, strings: ['PUT /api/v1/items', 'POST /api/v1/items'] });
+    assert.deepEqual(anchor('^(?:a|b)(?:c|d)x'), { run: null, strings: ['acx', 'adx', 'bcx', 'bdx'] });
+    assert.deepEqual(anchor('^[A-Z]+ /app/([a-z]+)'), { run: '[A-Z]', strings: [' /app/'] });
+    assert.deepEqual(anchor('^([A-Z]+) /x'), { run: '[A-Z]', strings: [' /x'] });
+    assert.deepEqual(anchor('^\\d{2,4}-x'), { run: '\\d', strings: ['-x'] });
+    assert.deepEqual(anchor('^\\s*HELO'), { run: '[\\t\\n\\v\\f\\r ]', strings: ['HELO'] });
+    // where one string starts another, the shorter finds every input the longer would
+    assert.deepEqual(anchor('^(a|ab)'), { run: null, strings: ['a'] });
+    assert.deepEqual(anchor('^(a|ab)c'), { run: null, strings: ['ac', 'abc'] });
+    // a string that could continue the run: where the run ends is unknown
+    assert.equal(anchor('^.*/webmail/'), null);
+    assert.equal(anchor('^[a-z]+b/x'), null);
+    // nothing after the run, an alternative above 0xff, more than 16 strings, no ^
+    assert.equal(anchor('^[A-Z]+$'), null);
+    assert.equal(anchor('^(GET|P\\x{100}T) /'), null);
+    assert.deepEqual(anchor('^(a|b|c|d|e)(f|g|h|i)x'), { run: null, strings: ['a', 'b', 'c', 'd', 'e'] });
+    assert.equal(anchor('GET /x'), null);
+  });
+
   test('anchored: a prefix checked in place', () => {
     assert.deepEqual(lit('^GET /api/v1/items[/?]'), { prefix: 'GET /api/v1/items', literals: [] });
     assert.deepEqual(lit('\\A/static/(?:fonts/)?x'), { prefix: '/static/', literals: [] });

@@ -59,11 +59,35 @@ export interface PcrePattern {
    * Checked at one position instead of searched for.
    */
   prefix: string;
+  /**
+   * Where every match starts, more generally than `prefix`: at the start of the input, after
+   * the longest run of one class's characters there (when `run` is not null), one of
+   * `strings`. `^GET /api/` → no run, ["GET /api/"]; `^(GET|HEAD) /a` → no run,
+   * ["GET /a", "HEAD /a"]; `^[A-Z]+ /app/` and `^([A-Z]+) /app/` → run `[A-Z]`, [" /app/"].
+   * Checked at one position found by stepping over the run, instead of searched for. null
+   * when the pattern does not start so (or a string holds a code unit above 0xff).
+   */
+  anchor: Anchor | null;
 }
+
+/** See `PcrePattern.anchor`. */
+export interface Anchor {
+  /**
+   * A class, as JavaScript regexp source (`[A-Z]`, `\d`), whose characters every match
+   * starts with (any number of them, maybe none), or null. No string starts with one of
+   * its characters, so the run a match starts with is the longest run there.
+   */
+  run: string | null;
+  /** distinct, none a prefix of another (the shorter is kept), each at least 1 long (latin1 code units) */
+  strings: string[];
+}
+
+/** How many strings the leading alternatives of an anchored pattern may make (`^(a|b)(c|d)`: 4). */
+export const MAX_ANCHOR_STRINGS = 16;
 
 type Node =
   | { kind: 'char'; code: number }
-  | { kind: 'set' }
+  | { kind: 'set'; source: string }
   | { kind: 'assert'; start: boolean }
   | { kind: 'group'; alts: Node[][] }
   | { kind: 'repeat'; min: number; max: number; body: Node; index: number; text: string };
@@ -257,15 +281,17 @@ class Parser {
     switch (c) {
       case '(':
         return this.group();
-      case '[':
+      case '[': {
+        const from = this.out.length;
         this.characterClass();
-        return { kind: 'set' };
+        return { kind: 'set', source: this.out.slice(from) };
+      }
       case '\\':
         return this.escape();
       case '.':
         this.pos++;
         this.out += '[^\\n]';
-        return { kind: 'set' };
+        return { kind: 'set', source: '[^\\n]' };
       case '^':
       case '$':
         this.pos++;
@@ -411,12 +437,13 @@ class Parser {
     this.pos += 2;
     if (c === 'd' || c === 'D' || c === 'w' || c === 'W') {
       this.out += '\\' + c;
-      return { kind: 'set' };
+      return { kind: 'set', source: '\\' + c };
     }
     const cls = CLASS_ESCAPES[c];
     if (cls !== undefined) {
-      this.out += `[${cls.neg ? '^' : ''}${cls.pos}]`;
-      return { kind: 'set' };
+      const source = `[${cls.neg ? '^' : ''}${cls.pos}]`;
+      this.out += source;
+      return { kind: 'set', source };
     }
     if (c === 'b' || c === 'B') {
       this.out += '\\' + c;
@@ -600,6 +627,66 @@ function anchoredPrefix(seq: Node[]): string {
   return prefix;
 }
 
+/** The class of a leading run: a class, a repeated class, or either alone in a group (`([A-Z]+)`). */
+function runClass(n: Node | undefined): string | null {
+  if (n === undefined) return null;
+  if (n.kind === 'set') return n.source;
+  if (n.kind === 'repeat' && n.body.kind === 'set') return n.body.source;
+  if (n.kind === 'group' && n.alts.length === 1 && n.alts[0]!.length === 1) return runClass(n.alts[0]![0]);
+  return null;
+}
+
+/** The texts of a group whose alternatives are all literal characters (`(GET|HEAD)`), else null. */
+function literalAlternatives(n: Node): string[] | null {
+  if (n.kind !== 'group') return null;
+  const out: string[] = [];
+  for (const alt of n.alts) {
+    let text = '';
+    for (const x of alt) {
+      if (x.kind !== 'char') return null;
+      text += String.fromCharCode(x.code);
+    }
+    out.push(text);
+  }
+  return out;
+}
+
+/** See `PcrePattern.anchor`: what a sequence starting with `^` starts with. */
+function anchorOf(seq: Node[]): Anchor | null {
+  const first = seq[0];
+  if (first === undefined || first.kind !== 'assert' || !first.start) return null;
+  let i = 1;
+  const run = runClass(seq[1]);
+  if (run !== null) i = 2;
+  let strings = [''];
+  for (; i < seq.length; i++) {
+    const n = seq[i]!;
+    if (n.kind === 'char') {
+      strings = strings.map((s) => s + String.fromCharCode(n.code));
+    } else if (n.kind === 'repeat' && n.body.kind === 'char' && n.min > 0) {
+      const copies = String.fromCharCode(n.body.code).repeat(n.min);
+      strings = strings.map((s) => s + copies);
+      if (n.max !== n.min) break;
+    } else {
+      const alts = literalAlternatives(n);
+      if (alts === null || alts.length * strings.length > MAX_ANCHOR_STRINGS) break;
+      strings = strings.flatMap((s) => alts.map((a) => s + a));
+    }
+  }
+  // a match starts with one of them: all must be kept, and all must be latin1 like the input
+  if (strings.some((s) => s.length === 0 || [...s].some((ch) => ch.charCodeAt(0) > 0xff))) return null;
+  if (run !== null) {
+    // where the run ends is only known when no string can continue it
+    const member = new RegExp(`^${run}$`);
+    if (strings.some((s) => member.test(s[0]!))) return null;
+  }
+  // where one string is a prefix of another, the shorter alone finds the same inputs
+  const distinct = [...new Set(strings)].sort((a, b) => a.length - b.length);
+  const kept: string[] = [];
+  for (const s of distinct) if (!kept.some((k) => s.startsWith(k))) kept.push(s);
+  return { run, strings: kept };
+}
+
 /**
  * Reads a PasTmon (PCRE) pattern. Throws `PatternError` with the index of the offending
  * construct for what is refused; the caller still compiles `source` to catch what V8 itself
@@ -611,14 +698,16 @@ export function translatePcre(pattern: string): PcrePattern {
   checkReplication(tree, 1);
   const found: string[] = [];
   let prefix = '';
+  let anchor: Anchor | null = null;
   if (tree.length === 1) {
     requiredLiterals(tree[0]!, found);
     prefix = anchoredPrefix(tree[0]!);
+    anchor = anchorOf(tree[0]!);
   }
   const latin1 = (s: string): boolean => ![...s].some((ch) => ch.charCodeAt(0) > 0xff);
   if (!latin1(prefix)) prefix = '';
   // the prefix's own run is checked in place; a literal inside the prefix adds nothing
   const literals = [...new Set(found)].filter((s) => latin1(s) && !prefix.includes(s));
   literals.sort((a, b) => b.length - a.length);
-  return { source, groups: p.groups, literals: literals.slice(0, 4), prefix };
+  return { source, groups: p.groups, literals: literals.slice(0, 4), prefix, anchor };
 }

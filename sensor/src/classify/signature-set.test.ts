@@ -314,11 +314,24 @@ describe('the prefilter never changes an answer', () => {
       'transaction dns_only { Protocol = dns; Subject =~ "^MX "; }',
       'transaction nolit { Content =~ "^[A-Z]+ /[a-z]$"; }',
       'transaction anchored_plus { Content =~ "^PUT /z+q"; }',
+      // anchored after a run of one class, or on alternatives (prefilter: pcre-pattern.ts `anchor`)
+      'transaction method_$1 { Content =~ "^[A-Z]+ /app/([a-z]+)"; }',
+      'transaction method_group_$1_$2 { Content =~ "^([A-Z]+) /api/v([0-9])"; }',
+      'transaction verbs_$1 { Content =~ "^(GET|POST|PUT) /cart/([a-z]+)"; }',
+      'transaction verbs_short { Content =~ "^(A|AB)C/"; }',
+      'transaction spaces_run { Depth = 40; Content =~ "^\\s*HELO x"; }',
+      'transaction offset_run { Offset = 4; Depth = 20; Content =~ "^[0-9]*/q"; }',
+      'transaction run_continues { Content =~ "^[a-z]+b/y"; }',
+      'transaction subj_run_$1 { Subject =~ "^[A-Z]+ ([a-z]+)\\.mail\\."; }',
+      'transaction subj_wide_run { Subject =~ "^[^ ]* to\\.me"; }',
     ].join('\n');
     // strings near a match of each rule (where a wrong prefilter would show), mutated at random
     const examples = ['GET /api/v1/items', 'GET /api/v2/x', 'GET /a/shop/toys/item', '/cart?checkout', 'xabbbcd', 'abcd', 'cart/x', 'shop/x',
-      'POST /orders', 'POST /v2/orders', 'axxxy', 'xxy', '12/zz', 'GET /x\r\n', 'A www.example.com', 'img.cdn.net', 'MX example.com', 'PUT /z', 'PUT /zq', 'PUT /zzzq'];
-    const pieces = ['GET ', 'POST ', '/', 'api', 'v1', 'shop', 'item', 'b', 'c', 'x', 'y', '\r', '.', 'A ', 'MX ', 'cart', ' ', 'z'];
+      'POST /orders', 'POST /v2/orders', 'axxxy', 'xxy', '12/zz', 'GET /x\r\n', 'A www.example.com', 'img.cdn.net', 'MX example.com', 'PUT /z', 'PUT /zq', 'PUT /zzzq',
+      'GET /app/x', 'DELETE /app/', ' /app/a', 'GET /api/v2', '/api/v1', 'POST /cart/add', 'PUT /cart/', 'GETPOST /cart/x', 'ABC/', 'AC/', 'ABBC/',
+      ' \t HELO x', 'HELO x', 'xxxx123/q', 'xxxx/q', 'abcb/y', 'ab/y', 'MX www.mail.x', 'A a.mail.', 'a\u0100b to.me', '\u0100 to.me'];
+    const pieces = ['GET ', 'POST ', '/', 'api', 'v1', 'shop', 'item', 'b', 'c', 'x', 'y', '\r', '.', 'A ', 'MX ', 'cart', ' ', 'z',
+      'app', 'PUT', 'AB', '\t', '7', 'q', 'mail', '\u0100'];
     agreesWithLoop(text, examples, pieces);
   });
 

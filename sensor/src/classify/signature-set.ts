@@ -3,6 +3,7 @@ import { latin1 } from '../decode/latin1.ts';
 import { enableLinearRegexFallback, runsInLinearTime } from './linear-regex.ts';
 import { LiteralMatcher } from './literal-matcher.ts';
 import { translatePcre } from './pcre-pattern.ts';
+import type { Anchor } from './pcre-pattern.ts';
 import { PrefixTrie } from './prefix-trie.ts';
 import { DEFAULT_DEPTH, parseSignatures } from './signature-parser.ts';
 import type { SignatureRule } from './signature-parser.ts';
@@ -69,6 +70,35 @@ interface CompiledRule {
   folded: number;
 }
 
+/**
+ * The class whose run an anchored trigger follows (`[A-Z]` in `^[A-Z]+ /app/`): membership
+ * per latin1 code unit, read off the class's own regexp when the set is made, and the regexp
+ * for the rare code unit above 0xff (a subject may hold one).
+ */
+interface Run {
+  readonly member: Uint8Array;
+  readonly re: RegExp;
+}
+
+function runOf(source: string): Run {
+  const re = new RegExp(`^${source}$`);
+  const member = new Uint8Array(256);
+  for (let u = 0; u < 256; u++) member[u] = re.test(String.fromCharCode(u)) ? 1 : 0;
+  return { member, re };
+}
+
+/** Where the run of `run`'s class that starts at `from` ends, within `text[.. end)`. */
+function runEnd(run: Run, text: string, from: number, end: number): number {
+  const member = run.member;
+  let i = from;
+  while (i < end) {
+    const u = text.charCodeAt(i);
+    if (u <= 0xff ? member[u] === 0 : !run.re.test(text[i]!)) break;
+    i++;
+  }
+  return i;
+}
+
 /** Which rules apply to one protocol, and which prefilter passes they need; precomputed. */
 interface View {
   /** per rule index: 1 when the rule applies to this protocol */
@@ -130,12 +160,13 @@ function nameParts(name: string): (string | number)[] | null {
  * set per pipeline. `classify` allocates only the strings it returns or matches.
  *
  * Speed: rules are tried in order, but most never run their regex. Each pattern is read for
- * literal strings every match must contain, and for the literal it must start with when it
- * begins with `^` (pcre-pattern.ts); the longer of its prefix and its longest literal is the
- * rule's trigger. One literal search over the request bytes (and one over the subject)
- * finds which floating triggers occur (literal-matcher.ts: a skip scan that reads a fraction
- * of the bytes when every trigger is 5 bytes or longer, else an Aho–Corasick pass); one trie
- * walk per distinct Offset finds which anchored prefixes are there. Only rules whose trigger
+ * literal strings every match must contain, and for the strings it must start with when it
+ * begins with `^` (pcre-pattern.ts `anchor`: `^GET /x`, `^(GET|HEAD) /x`, `^[A-Z]+ /x`); the
+ * longer of its anchored start and its longest literal is the rule's trigger. One literal
+ * search over the request bytes (and one over the subject) finds which floating triggers
+ * occur (literal-matcher.ts: a skip scan that reads a fraction of the bytes when every
+ * trigger is 5 bytes or longer, else an Aho–Corasick pass); one trie walk per distinct Offset
+ * (and class run) finds which anchored starts are there. Only rules whose trigger
  * was found, plus rules without any, run their regex, in rule order. Rules restricted to another
  * protocol are left out by a per-protocol view. Measured with 200 rules on 100 000 requests
  * (HTTP from the bench capture, SQL, DNS): 0.7-1.2 µs per call against 4-14 µs for the
@@ -156,11 +187,13 @@ export class SignatureSet {
   private readonly content_matcher: LiteralMatcher;
   private readonly subject_matcher: LiteralMatcher;
   /**
-   * Anchored rules: a trie of prefixes per Offset of content rules (offsets[g]), and last,
-   * with offset SUBJECT, the subject rules' (one walk loop for both keeps classifyText small
-   * for V8 to compile).
+   * Anchored rules: a trie of the strings they start with per Offset of content rules
+   * (prefix_offsets[g], ≥ 0) or for the subject (SUBJECT), and per class whose run comes
+   * first (prefix_runs[g], null when none; `^[A-Z]+ /app/`). One walk loop for all keeps
+   * classifyText small for V8 to compile.
    */
   private readonly prefix_offsets: number[] = [];
+  private readonly prefix_runs: (Run | null)[] = [];
   private readonly prefix_index: LiteralIndex[] = [];
   private readonly prefix_tries: PrefixTrie[];
   private readonly views = new Map<string, View>();
@@ -180,7 +213,7 @@ export class SignatureSet {
     }
     this.max_names = opts.max_names_per_rule;
     let needed = 0;
-    const subject_prefixes = new LiteralIndex();
+    const groups_by_key = new Map<string, number>();
     this.rules = rules.map((rule, index) => {
       const where = `${rule.file}:${rule.line}:${rule.column}: rule ${rule.name}`;
       if (rule.regex.flags !== '') throw new Error(`${where}: the regex must have no flags, not /${rule.regex.flags}`);
@@ -191,36 +224,41 @@ export class SignatureSet {
       if (content) needed = Math.max(needed, offset + depth);
       // The prefilter only uses literals read from the pattern that produced this very regex.
       let literals: string[] = [];
-      let prefix = '';
+      let anchor: Anchor | null = null;
       try {
         const t = translatePcre(rule.pattern);
         if (new RegExp(t.source).source === rule.regex.source) {
           literals = t.literals;
-          prefix = t.prefix.length >= 2 ? t.prefix : '';
+          anchor = t.anchor;
         }
       } catch {
         // a hand-made rule whose pattern is not PCRE: no prefilter for it
       }
-      // One trigger per rule: the anchored prefix, or the longest literal when that is longer.
-      // The regex checks everything else, so a second literal would only save regex runs on
-      // requests holding the trigger but not the other literal, while a short common one
-      // (`GET ` in `GET .*/webmail/src/`) is found in nearly every request and would cost a
-      // prefilter step for every rule holding it.
-      const floating = literals.length > 0 && (prefix === '' || literals[0]!.length > prefix.length) ? literals[0]! : '';
+      // One trigger per rule: where it is anchored (its strings after a run, if any), or its
+      // longest literal when that is longer than the shortest of the strings. The regex checks
+      // everything else, so a second literal would only save regex runs on requests holding
+      // the trigger but not the other literal, while a short common one (`GET ` in
+      // `GET .*/webmail/src/`) is found in nearly every request and would cost a prefilter
+      // step for every rule holding it. An anchored trigger is checked at one place, so it
+      // wins a tie: `^[A-Z]+ /app/` is looked for after the method, not searched for along
+      // the request (where a 6-byte literal would also shorten the skip scan's moves).
+      const shortest = anchor === null ? 0 : Math.min(...anchor.strings.map((x) => x.length));
+      const anchored = shortest >= 2;
+      const floating = literals.length > 0 && (!anchored || literals[0]!.length > shortest) ? literals[0]! : '';
       if (floating !== '') {
         (content ? this.content_lits : this.subject_lits).add(floating, index);
-        prefix = '';
-      }
-      if (prefix !== '') {
-        if (content) {
-          let g = this.prefix_offsets.indexOf(offset);
-          if (g < 0) {
-            g = this.prefix_offsets.length;
-            this.prefix_offsets.push(offset);
-            this.prefix_index.push(new LiteralIndex());
-          }
-          this.prefix_index[g]!.add(prefix, index);
-        } else subject_prefixes.add(prefix, index);
+      } else if (anchored) {
+        const at = content ? offset : SUBJECT;
+        const key = `${at} ${anchor!.run ?? ''}`;
+        let g = groups_by_key.get(key);
+        if (g === undefined) {
+          g = this.prefix_offsets.length;
+          groups_by_key.set(key, g);
+          this.prefix_offsets.push(at);
+          this.prefix_runs.push(anchor!.run === null ? null : runOf(anchor!.run));
+          this.prefix_index.push(new LiteralIndex());
+        }
+        for (const x of anchor!.strings) this.prefix_index[g]!.add(x, index);
       }
       const parts = nameParts(rule.name);
       const groups = parts === null ? [] : [...new Set(parts.filter((x): x is number => typeof x === 'number'))];
@@ -232,7 +270,7 @@ export class SignatureSet {
         regex: rule.regex,
         parts,
         other: rule.name + OTHER_SUFFIX,
-        triggered: floating !== '' || prefix !== '',
+        triggered: floating !== '' || anchored,
         floating: floating !== '',
         names: parts === null ? null : new Map<string, string>(),
         groups,
@@ -245,8 +283,6 @@ export class SignatureSet {
     this.request_bytes_needed = needed;
     this.content_matcher = this.content_lits.matcher();
     this.subject_matcher = this.subject_lits.matcher();
-    this.prefix_offsets.push(SUBJECT);
-    this.prefix_index.push(subject_prefixes);
     this.prefix_tries = this.prefix_index.map((ix) => ix.trie());
     this.cand = new Int32Array(Math.max(1, this.size));
   }
@@ -317,7 +353,11 @@ export class SignatureSet {
       if (off >= n) continue;
       const trie = this.prefix_tries[gi]!;
       const on_subject = off === SUBJECT;
-      const k = trie.walkString(on_subject ? subject : request, on_subject ? 0 : off, on_subject ? subject.length : n);
+      const text = on_subject ? subject : request;
+      const end = on_subject ? subject.length : n;
+      const run = this.prefix_runs[gi]!;
+      const at = run === null ? (on_subject ? 0 : off) : runEnd(run, text, on_subject ? 0 : off, end);
+      const k = trie.walkString(text, at, end);
       nc = this.collect(trie.found, k, this.prefix_index[gi]!.rules, v, nc);
     }
     const cand = this.cand;
