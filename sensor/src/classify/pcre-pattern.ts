@@ -83,7 +83,7 @@ export interface Anchor {
 }
 
 /** How many strings the leading alternatives of an anchored pattern may make (`^(a|b)(c|d)`: 4). */
-export const MAX_ANCHOR_STRINGS = 16;
+const MAX_ANCHOR_STRINGS = 16;
 
 type Node =
   | { kind: 'char'; code: number }

@@ -335,6 +335,18 @@ describe('the prefilter never changes an answer', () => {
     agreesWithLoop(text, examples, pieces);
   });
 
+  test('rules after runs of more distinct classes than are walked (8): the rest are searched for, with the same answers', () => {
+    const letters = 'abcdefghij';
+    const text = [...letters].map((c, i) => `transaction run_${c} { Content =~ "^[${c}]+ /x${i}/"; }`).join('\n');
+    const s = SignatureSet.fromRules(parseSignatures(text, 'r'));
+    [...letters].forEach((c, i) => {
+      assert.equal(run(s, `${c}${c}${c} /x${i}/ HTTP/1.1`), `run_${c}`);
+      assert.equal(run(s, ` /x${i}/`), null); // the run needs one character at least
+      assert.equal(run(s, `${c}${c}x /x${i}/`), null);
+      assert.equal(run(s, `${letters[(i + 1) % 10]} /x${i}/`), null);
+    });
+  });
+
   test('the same with only long triggers, searched by the skip scan; a request built to slow it is searched byte by byte, counted', () => {
     // every unanchored trigger 6 bytes or longer (`/shop/`, `checkout`, `/webmail/src/`, …)
     const text = [

@@ -30,6 +30,13 @@ export const OTHER_SUFFIX = ':other';
 /** `prefix_offsets[g]` of the subject rules' prefix trie (below every content Offset, which are >= 0) */
 const SUBJECT = -1;
 
+/**
+ * Most distinct (Offset, class) runs that anchored triggers follow: each is one more walk for
+ * every request (~170 instructions of V8's checks before its first step, measured), so past
+ * this a rule's longest literal is searched for instead, as before runs were read.
+ */
+const MAX_RUN_GROUPS = 8;
+
 /** Most protocol views kept (protocol ids are a handful; this only bounds a misuse). */
 const MAX_VIEWS = 64;
 
@@ -214,6 +221,7 @@ export class SignatureSet {
     this.max_names = opts.max_names_per_rule;
     let needed = 0;
     const groups_by_key = new Map<string, number>();
+    let run_groups = 0;
     this.rules = rules.map((rule, index) => {
       const where = `${rule.file}:${rule.line}:${rule.column}: rule ${rule.name}`;
       if (rule.regex.flags !== '') throw new Error(`${where}: the regex must have no flags, not /${rule.regex.flags}`);
@@ -243,17 +251,18 @@ export class SignatureSet {
       // wins a tie: `^[A-Z]+ /app/` is looked for after the method, not searched for along
       // the request (where a 6-byte literal would also shorten the skip scan's moves).
       const shortest = anchor === null ? 0 : Math.min(...anchor.strings.map((x) => x.length));
-      const anchored = shortest >= 2;
+      const at = content ? offset : SUBJECT;
+      const key = anchor === null ? '' : `${at} ${anchor.run ?? ''}`;
+      const anchored = shortest >= 2 && (anchor!.run === null || groups_by_key.has(key) || run_groups < MAX_RUN_GROUPS);
       const floating = literals.length > 0 && (!anchored || literals[0]!.length > shortest) ? literals[0]! : '';
       if (floating !== '') {
         (content ? this.content_lits : this.subject_lits).add(floating, index);
       } else if (anchored) {
-        const at = content ? offset : SUBJECT;
-        const key = `${at} ${anchor!.run ?? ''}`;
         let g = groups_by_key.get(key);
         if (g === undefined) {
           g = this.prefix_offsets.length;
           groups_by_key.set(key, g);
+          if (anchor!.run !== null) run_groups++;
           this.prefix_offsets.push(at);
           this.prefix_runs.push(anchor!.run === null ? null : runOf(anchor!.run));
           this.prefix_index.push(new LiteralIndex());
