@@ -50,17 +50,11 @@ export interface PcrePattern {
   /**
    * Strings (latin1 code units, each at least 2 long) that every match contains, longest
    * first; empty when none is certain. A prefilter: absent literal, certain mismatch.
-   * Does not repeat `prefix`.
+   * Does not repeat a literal that every string of an `anchor` without a run holds.
    */
   literals: string[];
   /**
-   * A string every match starts with, at the start of the input (the pattern begins with
-   * `^` or `\A` and literal characters, e.g. `^GET /api/` → "GET /api/"); '' when none.
-   * Checked at one position instead of searched for.
-   */
-  prefix: string;
-  /**
-   * Where every match starts, more generally than `prefix`: at the start of the input, after
+   * Where every match starts (the pattern begins with `^` or `\A`): at the start of the input, after
    * the longest run of one class's characters there (when `run` is not null), one of
    * `strings`. `^GET /api/` → no run, ["GET /api/"]; `^(GET|HEAD) /a` → no run,
    * ["GET /a", "HEAD /a"]; `^[A-Z]+ /app/` and `^([A-Z]+) /app/` → run `[A-Z]`, [" /app/"].
@@ -610,23 +604,6 @@ function requiredLiterals(seq: Node[], out: string[]): void {
   flush();
 }
 
-/** The literal characters right after a leading `^` of a sequence ('' when it does not start so). */
-function anchoredPrefix(seq: Node[]): string {
-  const first = seq[0];
-  if (first === undefined || first.kind !== 'assert' || !first.start) return '';
-  let prefix = '';
-  for (let i = 1; i < seq.length; i++) {
-    const n = seq[i]!;
-    if (n.kind === 'char') {
-      prefix += String.fromCharCode(n.code);
-    } else if (n.kind === 'repeat' && n.body.kind === 'char' && n.min > 0) {
-      prefix += String.fromCharCode(n.body.code).repeat(n.min);
-      if (n.max !== n.min) break;
-    } else break;
-  }
-  return prefix;
-}
-
 /** The class of a leading run: a class, a repeated class, or either alone in a group (`([A-Z]+)`). */
 function runClass(n: Node | undefined): string | null {
   if (n === undefined) return null;
@@ -697,17 +674,16 @@ export function translatePcre(pattern: string): PcrePattern {
   const { source, tree } = p.parse();
   checkReplication(tree, 1);
   const found: string[] = [];
-  let prefix = '';
   let anchor: Anchor | null = null;
   if (tree.length === 1) {
     requiredLiterals(tree[0]!, found);
-    prefix = anchoredPrefix(tree[0]!);
     anchor = anchorOf(tree[0]!);
   }
   const latin1 = (s: string): boolean => ![...s].some((ch) => ch.charCodeAt(0) > 0xff);
-  if (!latin1(prefix)) prefix = '';
-  // the prefix's own run is checked in place; a literal inside the prefix adds nothing
-  const literals = [...new Set(found)].filter((s) => latin1(s) && !prefix.includes(s));
+  // the anchored strings are checked in place: a literal inside every one of them adds
+  // nothing (kept after a run: a set with many runs searches for its rules' literals instead)
+  const inside = anchor !== null && anchor.run === null ? anchor.strings : null;
+  const literals = [...new Set(found)].filter((s) => latin1(s) && !(inside !== null && inside.every((x) => x.includes(s))));
   literals.sort((a, b) => b.length - a.length);
-  return { source, groups: p.groups, literals: literals.slice(0, 4), prefix, anchor };
+  return { source, groups: p.groups, literals: literals.slice(0, 4), anchor };
 }
