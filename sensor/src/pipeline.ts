@@ -118,7 +118,8 @@ export class Pipeline implements PacketSink, ConversationOwner {
   private readonly anomalies: Record<string, number> = {};
   private readonly connection_outcomes: Record<string, number> = {};
   private first_ts: [number, number] | null = null;
-  private last_ts: [number, number] = [0, 0];
+  private last_ts_sec = 0;
+  private last_ts_nsec = 0;
   /**
    * With signature rules and only the metrics sink (no records): transactions wait here to
    * be named and aggregated 64 at a time (metrics-batch.ts); null otherwise.
@@ -145,8 +146,8 @@ export class Pipeline implements PacketSink, ConversationOwner {
     this.packets++;
     this.bytes += wirelen;
     if (this.first_ts === null) this.first_ts = [ts_sec, ts_nsec];
-    this.last_ts[0] = ts_sec;
-    this.last_ts[1] = ts_nsec;
+    this.last_ts_sec = ts_sec;
+    this.last_ts_nsec = ts_nsec;
     const pkt = this.pkt;
     if (!this.decoder.decode(buf, offset, caplen, wirelen, linktype, ts_sec, ts_nsec, pkt)) return;
     const filter = this.options.filter;
@@ -192,7 +193,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
       this.table.remove(slot);
     }
     const stats = this.statistics(capture);
-    this.on_record?.({ type: 'statistics', ...stats }, this.last_ts[0]);
+    this.on_record?.({ type: 'statistics', ...stats }, this.last_ts_sec);
     return stats;
   }
 
@@ -205,7 +206,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
       packets: this.packets,
       bytes: this.bytes,
       first_packet: this.first_ts === null ? null : rfc3339(this.first_ts[0], this.first_ts[1]),
-      last_packet: this.first_ts === null ? null : rfc3339(this.last_ts[0], this.last_ts[1]),
+      last_packet: this.first_ts === null ? null : rfc3339(this.last_ts_sec, this.last_ts_nsec),
       decode_errors: d.decode_errors,
       skipped: { ...d.skipped, ...(this.filtered > 0 ? { filtered: this.filtered } : {}), ...(this.late_packets > 0 ? { after_close: this.late_packets } : {}) },
       fragments: d.fragments,

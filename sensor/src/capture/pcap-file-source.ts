@@ -190,7 +190,7 @@ class PcapParser implements RecordParser {
   }
 
   parse(buf: Uint8Array, view: DataView, pos: number, end: number): number {
-    const le = this.little_endian;
+    const le = this.little_endian === true; // a known boolean: the reads below then test no other type
     const ns_per_tick = this.ns_per_tick;
     const linktype = this.linktype;
     const sink = this.sink;
@@ -285,7 +285,7 @@ class PcapngParser implements RecordParser {
           break;
         }
       }
-      const le = this.little_endian;
+      const le = this.little_endian === true;
       const block_bytes = view.getUint32(pos + 4, le);
       if (block_bytes < BLOCK_HEADER_BYTES || block_bytes % 4 !== 0 || block_bytes > MAX_RECORD_BYTES) {
         this.damage = block_bytes > MAX_RECORD_BYTES

@@ -5,6 +5,7 @@ import { IpReassembler, REASSEMBLY_COMPLETE, REASSEMBLY_PENDING, ipv4FragmentKey
 import { decodeIpv4 } from './ipv4.ts';
 import { decodeIpv6, walkIpv6Headers } from './ipv6.ts';
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, decodeLink } from './link.ts';
+import { LinkType } from '../capture/packet-source.ts';
 import { decodeTcp } from './tcp.ts';
 import { decodeUdp } from './udp.ts';
 
@@ -21,6 +22,12 @@ export interface DecoderOptions {
    * larger ones are dropped and counted under `fragments.too_large`
    */
   max_datagram_bytes?: number;
+  /**
+   * Decode untagged Ethernet / IPv4 (not a fragment) / TCP packets, the whole TCP header
+   * captured, in one pass (default true); false sends every packet through the layer by
+   * layer parsers, which give the same result (tested on every packet of the corpus).
+   */
+  fast_path?: boolean;
 }
 
 /** Snapshot of the decoder's counters, for the statistics block. */
@@ -44,6 +51,7 @@ const IPV6_DESTINATION_OPTIONS = 60;
 const IPV6_AH = 51;
 /** Largest IP datagram (IPv4 total length) or IPv6 payload length, RFC 791 §3.1 / RFC 8200 §3. */
 const MAX_IP_LENGTH = 65535;
+const LINKTYPE_ETHERNET = LinkType.ETHERNET;
 
 /**
  * Decodes captured packets in place — link layer, IPv4/IPv6 (with fragment reassembly),
@@ -56,8 +64,13 @@ export class Decoder {
   private readonly counts = new Float64Array(KIND_COUNT);
   private readonly cursor = new DecodeCursor();
   private readonly reassembler: IpReassembler;
+  private readonly fast_path: boolean;
+  /** a DataView of `view_of`, the buffer the last packet on the one-pass path came in */
+  private view: DataView = new DataView(new ArrayBuffer(0));
+  private view_of: Uint8Array = EMPTY;
 
   constructor(options: DecoderOptions = {}) {
+    this.fast_path = options.fast_path !== false;
     this.reassembler = new IpReassembler(
       options.max_reassembly_datagrams ?? 1024,
       options.reassembly_timeout_s ?? 30,
@@ -80,9 +93,90 @@ export class Decoder {
    * @param ts_nsec   capture time, nanoseconds within the second
    */
   decode(buf: Uint8Array, offset: number, caplen: number, wirelen: number, linktype: number, ts_sec: number, ts_nsec: number, pkt: DecodedPacket): boolean {
+    const r = this.reassembler;
+    if (r.next_expiry !== Infinity) {
+      const now = ts_sec + ts_nsec / 1e9;
+      if (now > r.next_expiry) r.expire(now);
+    }
     pkt.ts_sec = ts_sec;
     pkt.ts_nsec = ts_nsec;
     pkt.wire_len = wirelen;
+    if (linktype === LINKTYPE_ETHERNET && this.fast_path && this.decodeEthernetIpv4Tcp(buf, offset, caplen, wirelen, pkt)) return true;
+    return this.decodeLayers(buf, offset, caplen, wirelen, linktype, ts_sec, ts_nsec, pkt);
+  }
+
+  /**
+   * The most common packet in one pass, with the checks of decodeLink, decodeIpv4 and
+   * decodeTcp in the same order: untagged Ethernet, IPv4 that is not a fragment, TCP whose
+   * header was captured whole, with no options or with only NOP, NOP, timestamps (what
+   * Linux, BSD and Windows put on every segment once timestamps are agreed). Fills every
+   * field of `pkt` but the time, as the layer parsers would, and returns true; returns
+   * false, having written nothing, for anything else (which then goes layer by layer, where
+   * errors are counted). Written out by hand rather than composed of the layer parsers:
+   * one function instead of four calls, and the 2- and 4-byte fields read through a
+   * DataView, took the decode of the bench capture from ~970 to ~330 instructions a
+   * packet (callgrind).
+   */
+  private decodeEthernetIpv4Tcp(b: Uint8Array, offset: number, caplen: number, wirelen: number, pkt: DecodedPacket): boolean {
+    // 14 (Ethernet) + 20 (IPv4) + 20 (TCP): the least a packet of this shape holds.
+    if (!(caplen >= 54 && offset + caplen <= b.length)) return false; // also NaN
+    let v = this.view;
+    if (this.view_of !== b) {
+      // One view per buffer (the capture's chunk buffers): reads 2 and 4 bytes at once.
+      v = this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      this.view_of = b;
+    }
+    if (v.getUint16(offset + 12) !== 0x0800) return false;
+    const cap_end = offset + caplen;
+    const wire_end = wirelen > caplen ? offset + wirelen : cap_end;
+    const o = offset + 14;
+    const vihl = b[o];
+    const hl = (vihl & 0x0f) << 2;
+    const total = v.getUint16(o + 2);
+    const ip_end = o + total;
+    if (vihl >> 4 !== 4 || hl < 20 || total < hl || ip_end > wire_end || b[o + 9] !== TCP || (v.getUint16(o + 6) & 0x3fff) !== 0) return false;
+    const t = o + hl;
+    const t_cap = (cap_end < ip_end ? cap_end : ip_end) - t;
+    // wire_len >= t_cap: the IP datagram ends at or after the captured bytes it holds.
+    if (t_cap < 20) return false;
+    const wire_len = ip_end - t;
+    const thl = (b[t + 12] >> 4) << 2;
+    if (thl < 20 || thl > t_cap) return false;
+    let ts_val = -1;
+    let ts_ecr = -1;
+    if (thl !== 20) {
+      // NOP, NOP, kind 8, length 10
+      if (thl !== 32 || v.getUint32(t + 20) !== 0x0101080a) return false;
+      ts_val = v.getUint32(t + 24);
+      ts_ecr = v.getUint32(t + 28);
+    }
+    pkt.ip_version = 4;
+    pkt.src0 = v.getUint32(o + 12);
+    pkt.src1 = 0; pkt.src2 = 0; pkt.src3 = 0;
+    pkt.dst0 = v.getUint32(o + 16);
+    pkt.dst1 = 0; pkt.dst2 = 0; pkt.dst3 = 0;
+    pkt.transport = TCP;
+    pkt.vlan_id = -1;
+    pkt.src_port = v.getUint16(t);
+    pkt.dst_port = v.getUint16(t + 2);
+    pkt.seq = v.getUint32(t + 4);
+    pkt.ack = v.getUint32(t + 8);
+    pkt.tcp_flags = b[t + 13];
+    pkt.window = v.getUint16(t + 14);
+    pkt.opt_mss = -1;
+    pkt.opt_wscale = -1;
+    pkt.opt_sack_permitted = false;
+    pkt.opt_ts_val = ts_val;
+    pkt.opt_ts_ecr = ts_ecr;
+    pkt.payload_buf = b;
+    pkt.payload_off = t + thl;
+    pkt.payload_len = t_cap - thl;
+    pkt.payload_wire_len = wire_len - thl;
+    return true;
+  }
+
+  /** Layer by layer: every link type, VLAN tags, IPv6 and its extension headers, fragments, UDP, and every error. */
+  private decodeLayers(buf: Uint8Array, offset: number, caplen: number, wirelen: number, linktype: number, ts_sec: number, ts_nsec: number, pkt: DecodedPacket): boolean {
     pkt.ip_version = 0;
     pkt.src0 = 0; pkt.src1 = 0; pkt.src2 = 0; pkt.src3 = 0;
     pkt.dst0 = 0; pkt.dst1 = 0; pkt.dst2 = 0; pkt.dst3 = 0;
@@ -103,12 +197,6 @@ export class Decoder {
     pkt.payload_off = 0;
     pkt.payload_len = 0;
     pkt.payload_wire_len = 0;
-
-    const r = this.reassembler;
-    if (r.next_expiry !== Infinity) {
-      const now = ts_sec + ts_nsec / 1e9;
-      if (now > r.next_expiry) r.expire(now);
-    }
 
     const c = this.cursor;
     let end = offset + caplen;
