@@ -326,7 +326,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
     }
     let conv = this.conv[slot];
     if (conv === undefined && has_data) conv = this.startConversation(slot, dir, pkt, 'tcp');
-    if (conv) conv.onTcp(dir === conv.client_side, pkt, ts);
+    if (conv !== undefined && conv !== null) conv.onTcp(dir === conv.client_side, pkt, ts);
 
     if ((flags & TcpFlag.RST) !== 0) {
       cols.rst_side[slot] = dir;

@@ -536,6 +536,7 @@ export class Conversation implements AnalyzerContext {
       if (done) this.owner.emitTransaction(tx, this);
       else open[w++] = tx;
     }
-    if (w !== open.length) open.length = w;
+    // pop(), not `open.length = w`: TurboFan inlines pop, a length store is a runtime call.
+    while (open.length > w) open.pop();
   }
 }
