@@ -73,6 +73,20 @@ export type SensorStatistics = Omit<StatisticsRecord, 'type'>;
 export const MAX_SIGNATURE_STATS = 10_000;
 export const OTHER_SIGNATURES = '(other)';
 
+/** Counts one more `key`. */
+function tally(counts: Map<string, { n: number }>, key: string): void {
+  const c = counts.get(key);
+  if (c === undefined) counts.set(key, { n: 1 });
+  else c.n++;
+}
+
+/** Counts as a plain object, keys in first-seen order. */
+function tallies(counts: Map<string, { n: number }>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, c] of counts) out[k] = c.n;
+  return out;
+}
+
 /** `conv` column values besides a Conversation: not decided yet / no analyzer wants this flow. */
 const NO_ANALYZER = null;
 
@@ -103,7 +117,8 @@ export class Pipeline implements PacketSink, ConversationOwner {
   private transactions = 0;
   private connections = 0;
   private late_packets = 0;
-  private readonly by_protocol: Record<string, number> = {};
+  /** counts by protocol and by outcome: a Map lookup per transaction (a keyed store into an object was a generic IC call, ~280 instructions) */
+  private readonly by_protocol = new Map<string, { n: number }>();
   /**
    * Transactions by protocol and signature name, for the statistics record: a count per pair,
    * the pairs in first-seen order. Names are the analyzers' constants or the signature set's
@@ -114,7 +129,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
    */
   private readonly by_signature = new Map<string, Map<string, { n: number }>>();
   private readonly signature_order: { key: string; count: { n: number } }[] = [];
-  private readonly outcomes: Record<string, number> = {};
+  private readonly outcomes = new Map<string, { n: number }>();
   private readonly anomalies: Record<string, number> = {};
   private readonly connection_outcomes: Record<string, number> = {};
   private first_ts: [number, number] | null = null;
@@ -212,7 +227,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
       fragments: d.fragments,
       flows: { created: t.created, active: t.count, peak: t.peak, closed: t.closed, expired: t.expired, evicted: t.evicted, max: t.max_flows },
       connections: { total: this.connections, by_outcome: { ...this.connection_outcomes } },
-      transactions: { total: this.transactions, by_protocol: { ...this.by_protocol }, by_signature: Object.fromEntries(this.signature_order.map((e) => [e.key, e.count.n])), by_outcome: { ...this.outcomes } },
+      transactions: { total: this.transactions, by_protocol: tallies(this.by_protocol), by_signature: Object.fromEntries(this.signature_order.map((e) => [e.key, e.count.n])), by_outcome: tallies(this.outcomes) },
       anomalies: { ...this.anomalies },
       capture: capture === null ? null : { format: capture.format, interfaces: capture.interfaces, bytes_read: capture.bytes_read, error: capture.error?.message ?? null },
       kernel_drops: null,
@@ -491,9 +506,9 @@ export class Pipeline implements PacketSink, ConversationOwner {
       tx.request_text = '';
     }
     this.transactions++;
-    this.by_protocol[tx.protocol] = (this.by_protocol[tx.protocol] ?? 0) + 1;
+    tally(this.by_protocol, tx.protocol);
     if (batch === null) this.countSignature(tx.protocol, tx.signature); // else once named
-    this.outcomes[tx.outcome] = (this.outcomes[tx.outcome] ?? 0) + 1;
+    tally(this.outcomes, tx.outcome);
     const sink = this.options.metrics_sink;
     if (this.on_record === null && sink === null) return;
     const slot = conv.slot;
