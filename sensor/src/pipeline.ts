@@ -73,6 +73,19 @@ export type SensorStatistics = Omit<StatisticsRecord, 'type'>;
 export const MAX_SIGNATURE_STATS = 10_000;
 export const OTHER_SIGNATURES = '(other)';
 
+// Flag bits and states as this module's own constants, as in conversation.ts (per packet, an
+// imported object's field costs a binding load, an initialisation check and a map check).
+const FIN = TcpFlag.FIN;
+const SYN = TcpFlag.SYN;
+const RST = TcpFlag.RST;
+const ACK = TcpFlag.ACK;
+const TCP = IpProto.TCP;
+const STATE_NONE = ConnState.NONE;
+const SYN_SENT = ConnState.SYN_SENT;
+const SYN_RECEIVED = ConnState.SYN_RECEIVED;
+const ESTABLISHED = ConnState.ESTABLISHED;
+const CLOSED = ConnState.CLOSED;
+
 /** Counts one more `key`. */
 function tally(counts: Map<string, { n: number }>, key: string): void {
   const c = counts.get(key);
@@ -180,7 +193,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
         this.options.on_clock?.(now_s);
       }
     }
-    if (pkt.transport === IpProto.TCP) this.onTcp(pkt, ts_sec, ts_nsec);
+    if (pkt.transport === TCP) this.onTcp(pkt, ts_sec, ts_nsec);
     else this.onUdp(pkt, ts_sec, ts_nsec);
   }
 
@@ -274,9 +287,9 @@ export class Pipeline implements PacketSink, ConversationOwner {
     const slot = this.lookupOrCreate(pkt, ts_sec, ts_nsec);
     const dir = this.table.direction;
     const flags = pkt.tcp_flags;
-    const syn = (flags & TcpFlag.SYN) !== 0;
-    const ackf = (flags & TcpFlag.ACK) !== 0;
-    if (cols.state[slot] === ConnState.CLOSED) {
+    const syn = (flags & SYN) !== 0;
+    const ackf = (flags & ACK) !== 0;
+    if (cols.state[slot] === CLOSED) {
       if (syn && !ackf && !(cols.syn_side[slot] === dir && cols.isn[slot * 2 + dir] === pkt.seq)) {
         // The 4-tuple is reused by a new connection.
         this.conv[slot] = undefined;
@@ -297,11 +310,11 @@ export class Pipeline implements PacketSink, ConversationOwner {
           // A retransmitted SYN: set-up timing restarts from the most recent SYN (as tshark's
           // initial RTT does), and the SYN/ACK that counts is the first one after it.
           cols.syn_count[slot]++;
-          if (cols.state[slot] !== ConnState.ESTABLISHED) {
+          if (cols.state[slot] !== ESTABLISHED) {
             cols.syn_ns[slot] = ts;
             cols.synack_ns[slot] = NaN;
           }
-        } else if (cols.state[slot] === ConnState.ESTABLISHED || this.conv[slot] !== undefined) {
+        } else if (cols.state[slot] === ESTABLISHED || this.conv[slot] !== undefined) {
           // A new connection on a tuple whose old one never closed.
           this.finishFlow(slot, 'idle');
           this.conv[slot] = undefined;
@@ -322,31 +335,31 @@ export class Pipeline implements PacketSink, ConversationOwner {
         cols.mss[i2] = pkt.opt_mss;
         cols.wscale[i2] = pkt.opt_wscale;
         if (cols.client_side[slot]! < 0) cols.client_side[slot] = dir ^ 1;
-        cols.state[slot] = ConnState.SYN_RECEIVED;
+        cols.state[slot] = SYN_RECEIVED;
       } else if (cols.synack_side[slot] === dir) {
         cols.synack_count[slot]++;
         if (Number.isNaN(cols.synack_ns[slot]!)) cols.synack_ns[slot] = ts;
       }
-    } else if (ackf && cols.state[slot] === ConnState.SYN_RECEIVED && dir !== cols.synack_side[slot] &&
+    } else if (ackf && cols.state[slot] === SYN_RECEIVED && dir !== cols.synack_side[slot] &&
                pkt.ack === ((cols.isn[slot * 2 + cols.synack_side[slot]!]! + 1) >>> 0)) {
       // The ACK of the SYN/ACK completes the handshake (tcp.analysis.initial_rtt ends here).
       cols.hs_ack_ns[slot] = ts;
-      cols.state[slot] = ConnState.ESTABLISHED;
+      cols.state[slot] = ESTABLISHED;
     }
 
     const has_data = pkt.payload_wire_len > 0;
     if (has_data) {
       cols.data_pkts[i2]++;
-      if (cols.state[slot] === ConnState.NONE) cols.state[slot] = ConnState.ESTABLISHED;
+      if (cols.state[slot] === STATE_NONE) cols.state[slot] = ESTABLISHED;
     }
     let conv = this.conv[slot];
     if (conv === undefined && has_data) conv = this.startConversation(slot, dir, pkt, 'tcp');
     if (conv !== undefined && conv !== null) conv.onTcp(dir === conv.client_side, pkt, ts);
 
-    if ((flags & TcpFlag.RST) !== 0) {
+    if ((flags & RST) !== 0) {
       cols.rst_side[slot] = dir;
       this.closeFlow(slot, 'reset', ts);
-    } else if ((flags & TcpFlag.FIN) !== 0) {
+    } else if ((flags & FIN) !== 0) {
       cols.fin_bits[slot] |= 1 << dir;
       if (cols.fin_bits[slot] === 3) this.closeFlow(slot, 'closed', ts);
     }
@@ -363,7 +376,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
     cols.mss[i2] = pkt.opt_mss;
     cols.wscale[i2] = pkt.opt_wscale;
     if (cols.client_side[slot]! < 0) cols.client_side[slot] = dir;
-    if (cols.state[slot] === ConnState.NONE) cols.state[slot] = ConnState.SYN_SENT;
+    if (cols.state[slot] === STATE_NONE) cols.state[slot] = SYN_SENT;
   }
 
   private onUdp(pkt: DecodedPacket, ts_sec: number, ts_nsec: number): void {
@@ -434,7 +447,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
   /** FIN both ways or RST: records now; the slot lingers (CLOSED) until idle so late packets are not new flows. */
   private closeFlow(slot: number, reason: CloseReason, _ts: number): void {
     this.finishFlow(slot, reason);
-    this.cols.state[slot] = ConnState.CLOSED;
+    this.cols.state[slot] = CLOSED;
     this.table.closed++;
   }
 
@@ -445,7 +458,7 @@ export class Pipeline implements PacketSink, ConversationOwner {
     const conv = this.conv[slot];
     if (conv) conv.finish(reason, cols.last_ns[slot]!);
     this.conv[slot] = NO_ANALYZER;
-    if (this.table.transport(slot) === IpProto.TCP) this.emitConnection(slot, reason);
+    if (this.table.transport(slot) === TCP) this.emitConnection(slot, reason);
   }
 
   // ------------------------------------------------------------------ records
