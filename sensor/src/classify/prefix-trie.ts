@@ -40,8 +40,7 @@ export class PrefixTrie {
     // Each step is a function of its own. As one constructor, run only while the rule set is
     // built, its loops got a TurboFan compile (23-32 ms for the 200 bench rules) that landed
     // after the capture had begun, on the core the file's reads and the pass's own compiles
-    // share; as four small functions none got hot enough to be compiled (node --trace-opt),
-    // and the set built in ~40 ms instead of ~66.
+    // share; as four small functions none got hot enough to be compiled (node --trace-opt).
     const classes = numberClasses(strings, this.cls);
     const { kids, id_at } = plainTrie(strings);
     const { order, by_order } = depthFirst(kids);
