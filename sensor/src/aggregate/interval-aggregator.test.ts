@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SummaryRecord, TransactionRecord } from '../output/records.ts';
-import { IntervalAggregator, SAMPLES_BEFORE_SKETCH, type AggregatorOptions } from './interval-aggregator.ts';
+import { DRAIN_MIN, IntervalAggregator, SAMPLES_BEFORE_SKETCH, SPREAD_S, type AggregatorOptions } from './interval-aggregator.ts';
 import { RELATIVE_ACCURACY, decodeSketch, newSketch, quantiles } from './sketch.ts';
 import { T0, conn, prng, relErr, trueQuantile, tx } from './test-helpers.ts';
 
@@ -103,7 +103,7 @@ describe('IntervalAggregator: intervals and capture time', () => {
     agg.advanceTo(T0 + 360);
     assert.equal(out.length, 1);
     assert.equal(out[0]!.partial, undefined);
-    assert.deepEqual(agg.stats(), { open_intervals: 0, keys: 0, summaries_emitted: 1, late_records: 0, overflowed_records: 0 });
+    assert.deepEqual(agg.stats(), { open_intervals: 0, keys: 0, summaries_emitted: 1, summaries_pending: 0, late_records: 0, overflowed_records: 0 });
     agg.advanceTo(T0 + 100); // time never goes back
     agg.flush();
     assert.equal(out.length, 1);
@@ -180,6 +180,86 @@ describe('IntervalAggregator: intervals and capture time', () => {
   });
 });
 
+describe('IntervalAggregator: a large close is handed out over capture time', () => {
+  /** `keys` keys in the interval starting at `start`: servers 10.1.x.y, one transaction each */
+  function fill(agg: IntervalAggregator, start: number, keys: number, signature = 'GET'): void {
+    for (let k = 0; k < keys; k++) agg.add(tx({ server: `10.1.${k >> 8}.${k & 255}`, signature, ttfr_ns: 1000 + k }), start + 1);
+  }
+  const byKey = (a: SummaryRecord, b: SummaryRecord): number => (a.server < b.server ? -1 : a.server > b.server ? 1 : 0);
+
+  it('a close of fewer than DRAIN_MIN keys comes out at once, as capture time passes end + grace', () => {
+    const { agg, out } = collect({ interval_s: 300, grace_s: 60 });
+    fill(agg, T0, DRAIN_MIN - 1);
+    agg.advanceTo(T0 + 360);
+    assert.equal(out.length, DRAIN_MIN - 1);
+    assert.equal(agg.stats().summaries_pending, 0);
+  });
+
+  it('20 000 keys: DRAIN_MIN at the close, then a share per capture second, all within SPREAD_S seconds, in key order, each once', () => {
+    const keys = 20_000;
+    const { agg, out } = collect({ interval_s: 300, grace_s: 60 });
+    fill(agg, T0, keys);
+    agg.advanceTo(T0 + 360);
+    assert.equal(out.length, DRAIN_MIN);
+    assert.deepEqual(agg.stats().summaries_pending, keys - DRAIN_MIN);
+    // the rest over SPREAD_S seconds: ⌈20 000 / 30⌉ = 667 a second, but never fewer than DRAIN_MIN a call
+    const per_s = Math.max(DRAIN_MIN, Math.ceil(keys / SPREAD_S));
+    let t = 0;
+    while (out.length < keys) {
+      t++;
+      const before = out.length;
+      agg.advanceTo(T0 + 360 + t);
+      assert.ok(out.length - before <= per_s, `second ${t}: ${out.length - before} summaries`);
+      assert.ok(out.length > before, `second ${t}: none`);
+    }
+    assert.ok(t <= SPREAD_S, `${t} s`);
+    assert.equal(out.length, keys);
+    assert.deepEqual(out.map((s) => s.server), [...out].sort(byKey).map((s) => s.server));
+    assert.equal(new Set(out.map((s) => s.server)).size, keys);
+    assert.equal(agg.stats().summaries_pending, 0);
+    assert.equal(agg.stats().summaries_emitted, keys);
+  });
+
+  it('a gap in capture time hands out the share of the whole gap; flush hands out what is left', () => {
+    const { agg, out } = collect({ interval_s: 300, grace_s: 60 });
+    fill(agg, T0, 60_000);
+    agg.advanceTo(T0 + 360);
+    assert.equal(out.length, DRAIN_MIN);
+    agg.advanceTo(T0 + 370); // 10 s later: ⌈60 000 / 30⌉ · 10 = 20 000 more
+    assert.equal(out.length, DRAIN_MIN + 20_000);
+    agg.flush();
+    assert.equal(out.length, 60_000);
+    assert.equal(agg.stats().summaries_pending, 0);
+  });
+
+  it('intervals still come out oldest first: the next close waits behind the summaries pending', () => {
+    const { agg, out } = collect({ interval_s: 60, grace_s: 0 });
+    fill(agg, T0, 5000, 'A');
+    fill(agg, T0 + 60, 5000, 'B');
+    agg.advanceTo(T0 + 60); // the first closes: DRAIN_MIN of it
+    agg.advanceTo(T0 + 120); // the second closes; 60 s have passed: all pending go out
+    agg.flush();
+    assert.equal(out.length, 10_000);
+    assert.deepEqual([...new Set(out.map((s) => `${s.interval_start} ${s.signature}`))], ['2026-01-01T00:00:00Z A', '2026-01-01T00:01:00Z B']);
+  });
+
+  it('a summary callback that throws loses that summary only: the rest stay pending, in order', () => {
+    const out: SummaryRecord[] = [];
+    let calls = 0;
+    const agg = new IntervalAggregator({ sensor_id: 's1', interval_s: 300, grace_s: 60 }, (s) => {
+      if (++calls === 3) throw new Error('sink down');
+      out.push(s);
+    });
+    fill(agg, T0, 10);
+    assert.throws(() => agg.advanceTo(T0 + 360), /sink down/);
+    assert.equal(out.length, 2);
+    assert.equal(agg.stats().summaries_pending, 7);
+    agg.flush();
+    assert.equal(out.length, 9);
+    assert.deepEqual(out.map((s) => s.server), ['10.1.0.0', '10.1.0.1', '10.1.0.3', '10.1.0.4', '10.1.0.5', '10.1.0.6', '10.1.0.7', '10.1.0.8', '10.1.0.9']);
+  });
+});
+
 describe('IntervalAggregator: bounds and sketches', () => {
   it('folds keys beyond max_keys_per_interval into an overflow key of the same server, counted', () => {
     const { agg, out } = collect({ max_keys_per_interval: 2 });
@@ -189,7 +269,7 @@ describe('IntervalAggregator: bounds and sketches', () => {
     agg.add(tx({ signature: 'D', ttfr_ns: 40, outcome: 'reset' }), T0);
     agg.add(tx({ signature: 'A', ttfr_ns: 50 }), T0); // an existing key still counts as itself
     agg.add(conn({ rtt_ns: 1000 }), T0); // a connection key beyond the limit: its own overflow key
-    assert.deepEqual(agg.stats(), { open_intervals: 1, keys: 4, summaries_emitted: 0, late_records: 0, overflowed_records: 3 });
+    assert.deepEqual(agg.stats(), { open_intervals: 1, keys: 4, summaries_emitted: 0, summaries_pending: 0, late_records: 0, overflowed_records: 3 });
     agg.flush();
     assert.deepEqual(out.map((s) => [s.signature, s.count]), [[':overflow', 2], ['A', 2], ['B', 1], ['TCP_CONNECT:overflow', 1]]);
     const o = out[0]!;

@@ -31,6 +31,19 @@ export const DEFAULT_AGGREGATOR_OPTIONS: Omit<AggregatorOptions, 'sensor_id'> = 
  */
 export const SAMPLES_BEFORE_SKETCH = 8;
 
+/** Capture seconds over which the summaries of a closed interval are handed out (see drain). */
+export const SPREAD_S = 30;
+/** Fewest pending summaries handed out at a time: a small close goes out in one go. */
+export const DRAIN_MIN = 500;
+
+/** A closed interval whose summaries are being handed out: its keys in order, the next one's index. */
+interface Closing {
+  readonly iv: IntervalState;
+  readonly states: KeyState[];
+  next: number;
+  readonly partial: boolean;
+}
+
 /**
  * A timing metric's block in a key's array: count, sum, min, max, then where its buckets
  * are in the key's one bucket array (the key of the first bucket, its index there, how many
@@ -166,6 +179,13 @@ export class IntervalAggregator {
   private clock_s = -Infinity;
   private readonly scratch = new Float64Array(TRANSACTION.M);
   private keys = 0;
+  /** closed intervals whose summaries are still to be handed out, oldest first (see drain) */
+  private readonly closing: Closing[] = [];
+  private summaries_pending = 0;
+  /** capture time of the last drain */
+  private drained_s = -Infinity;
+  /** pending summaries to hand out per capture second (see drain) */
+  private drain_per_s = 0;
   private summaries_emitted = 0;
   private late_records = 0;
   private overflowed_records = 0;
@@ -220,25 +240,41 @@ export class IntervalAggregator {
     this.accumulate(ks, outcome, values);
   }
 
-  /** Capture time advanced to `now_s` (seconds since the epoch, fractional): closes every interval whose end + grace <= now_s. */
+  /**
+   * Capture time advanced to `now_s` (seconds since the epoch, fractional): closes every
+   * interval whose end + grace <= now_s, and hands out the closed intervals' summaries, up
+   * to a share of them (see drain).
+   */
   advanceTo(now_s: number): void {
     if (!(now_s > this.clock_s)) return;
     this.clock_s = now_s;
     const span = this.options.interval_s + this.options.grace_s;
     const open = this.open;
     while (open.length > 0 && open[0]!.start_s + span <= now_s) this.close(open.shift()!);
+    if (this.summaries_pending > 0) this.drain(now_s);
   }
 
-  /** End of input or SIGINT/SIGTERM: closes every open interval; those whose end capture time has not reached are marked partial. */
+  /**
+   * End of input or SIGINT/SIGTERM: closes every open interval (those whose end capture time
+   * has not reached are marked partial) and hands out every summary still pending.
+   */
   flush(): void {
     while (this.open.length > 0) this.close(this.open.shift()!);
+    this.emit(this.summaries_pending);
   }
 
-  stats(): { open_intervals: number; keys: number; summaries_emitted: number; late_records: number; overflowed_records: number } {
+  /**
+   * `summaries_pending`: summaries of closed intervals not yet handed out (see drain); 0
+   * after `flush`.
+   */
+  stats(): {
+    open_intervals: number; keys: number; summaries_emitted: number; summaries_pending: number; late_records: number; overflowed_records: number;
+  } {
     return {
       open_intervals: this.open.length,
       keys: this.keys,
       summaries_emitted: this.summaries_emitted,
+      summaries_pending: this.summaries_pending,
       late_records: this.late_records,
       overflowed_records: this.overflowed_records,
     };
@@ -282,13 +318,44 @@ export class IntervalAggregator {
     return ks;
   }
 
+  /** Takes an interval out of the open ones; its summaries wait in `closing` for drain or flush. */
   private close(iv: IntervalState): void {
     if (this.last === iv) this.last = null;
     this.keys -= iv.states.length;
     const partial = this.clock_s < iv.start_s + this.options.interval_s;
     const states = iv.states.sort(compareKeys);
-    for (const ks of states) {
-      const summary = this.summary(iv, ks, partial);
+    if (states.length === 0) return;
+    this.closing.push({ iv, states, next: 0, partial });
+    if (this.summaries_pending === 0) this.drained_s = this.clock_s;
+    this.summaries_pending += states.length;
+    this.drain_per_s = Math.ceil(this.summaries_pending / Math.min(SPREAD_S, this.options.interval_s / 2));
+  }
+
+  /**
+   * Hands out the pending summaries spread over SPREAD_S seconds of capture time (half the
+   * interval when that is shorter), at least DRAIN_MIN at a time. Building a summary
+   * (quantiles, sketch bytes) takes tens of µs a key, and the close of a large interval
+   * (up to max_keys_per_interval keys) would otherwise hold the packets for seconds in one
+   * go: with live capture the kernel buffer then fills and drops. Spread, each call (once
+   * per capture second, from the pipeline) takes a slice.
+   */
+  private drain(now_s: number): void {
+    const n = Math.max(DRAIN_MIN, Math.ceil(this.drain_per_s * (now_s - this.drained_s)));
+    this.drained_s = now_s;
+    this.emit(n);
+  }
+
+  /** Hands out up to `n` pending summaries, oldest interval first, each interval's in key order. */
+  private emit(n: number): void {
+    const closing = this.closing;
+    while (n > 0 && closing.length > 0) {
+      const c = closing[0]!;
+      // taken before the callback runs: a callback that throws loses that summary, not the order
+      const ks = c.states[c.next++]!;
+      if (c.next === c.states.length) closing.shift();
+      this.summaries_pending--;
+      n--;
+      const summary = this.summary(c.iv, ks, c.partial);
       this.summaries_emitted++;
       this.on_summary(summary);
     }
