@@ -150,6 +150,22 @@ describe('sketch: BucketCounts', () => {
       assert.equal(bc.encode(), encodeSketch(lib), `dataset ${d}`);
     }
   });
+
+  it('the same for the few values a key holds raw (1 to 8, as the interval aggregator counts them at close)', () => {
+    const rnd = prng(21);
+    for (let d = 0; d < 400; d++) {
+      const values = dataset(rnd, 1 + (d % 8));
+      if (d % 50 === 0) values[0] = 0;
+      const min = Math.min(...values), max = Math.max(...values);
+      const bc = new BucketCounts();
+      for (const v of values) bc.add(v);
+      const lib = sketchOf(values);
+      lib.min = min;
+      lib.max = max;
+      assert.deepEqual(bc.quantiles({ min, max }), quantiles(lib, { min, max }), `values ${values.join(', ')}`);
+      assert.equal(bc.encode(), encodeSketch(lib), `values ${values.join(', ')}`);
+    }
+  });
 });
 
 describe('sketch: quantiles', () => {
