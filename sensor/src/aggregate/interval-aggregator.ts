@@ -495,8 +495,8 @@ export class IntervalAggregator {
         // without building one (closing the bench capture's transactions spread over 143 keys
         // took ~25 ms that way, ~15 ms this way: the close runs in code not yet compiled). A
         // metric still holding its few values raw has them counted into buckets here: through
-        // a library sketch instead, a close of 20 000 keys of 3 transactions took 1.7x as long (one run each)
-        // as one of 20 000 keys of 20.
+        // a library sketch instead, a close of 20 000 keys of 3 transactions took 1.7x as long
+        // as one of 20 000 keys of 20 (one run each).
         let bc: BucketCounts;
         if (count <= SAMPLES_BEFORE_SKETCH) {
           bc = new BucketCounts();
